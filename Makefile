@@ -11,19 +11,19 @@
 # No -ffast-math anywhere: Kahan summation and the spec's rounding depend on strict IEEE order.
 
 BUILD   ?= release
-OUT     := build/$(BUILD)
+OUT     ?= build/$(BUILD)
 CC      ?= cc
 PYTHON  := /usr/bin/python3
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral
-CSTD    := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+CSTD    := -std=c17 -D_GNU_SOURCE
 CFLAGS_release := -O2 -g
 CFLAGS_asan    := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_asan   := -fsanitize=address,undefined
-CFLAGS  := $(CSTD) $(WARN) $(CFLAGS_$(BUILD)) -Isrc -MMD -MP $(EXTRA_CFLAGS)
+CFLAGS  := $(CSTD) $(WARN) $(CFLAGS_$(BUILD)) -Isrc -MMD -MP -DMAPLEXP_DATADIR=\"$(abspath data)\" $(EXTRA_CFLAGS)
 LDFLAGS := $(LDFLAGS_$(BUILD)) $(EXTRA_LDFLAGS)
-LIBS    := -lcjson -lm
+LIBS    := -lcjson -lz -lm
 
 LIB_SRC  := $(wildcard src/base/*.c src/domain/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c) src/main.c

@@ -69,13 +69,27 @@ typedef struct {
 
 /* §3.4 convolution with tail clamp: acc has room for T+1 doubles and receives the final
  * clamped distribution (acc[T] = P(sum >= T)). nlines may be 0. Returns 0, or -1 if a
- * value is negative. */
+ * value is negative, T < 0, or the T+1 scratch doubles cannot be allocated. */
 int cube_convolve(const cube_dist_t *lines, size_t nlines, int T, double *acc);
 
-/* §3.5 percentile trials: smallest n >= 1 with 1 - (1-p)^n >= q (p in (0, 1]). */
+/* §3.5 percentile trials: smallest n >= 1 with 1 - (1-p)^n >= q (p in (0, 1]), by the spec's
+ * formula. Returns -1 when p is not > 0 (or NaN); saturates at INT64_MAX for astronomically
+ * small p. */
 int64_t cube_percentile_trials(double p, double q);
 
-/* §3.6 meso per cube use for the item's own level (not the table level). */
+/* §3.6 meso per cube use for the item's own level (not the table level); -1 for a type or
+ * grade outside the enums. */
 int64_t cube_cost_per_use(cube_type_t type, grade_t grade, int item_level);
+
+/* §3.3 normaliser of a group: 1.0 when |mass - 1| <= 1e-12, else the raw mass. */
+double cube_group_norm(const ptable_group_t *g);
+
+/* §3.4 per-line distribution of `target` over the rows of g: contribution (§2.4) of each row's
+ * option, rate / norm accumulated with plain addition in file order (10.C2), distinct values
+ * ascending. values and probs need room for g->count entries (there are never more distinct
+ * values than rows); *count receives the number used. Returns 0, -1 when a row contributes a
+ * negative value (TABLE_ERROR), -2 when out of memory. */
+int cube_line_dist(const ptable_t *t, const ptable_group_t *g, stat_type_t target, int *values, double *probs,
+                   size_t *count);
 
 #endif

@@ -10,7 +10,11 @@
  *   immutable and every lookup may be called from any number of threads at once.
  * Errors:    ptable_add_csv() returns 0, or -1 with "NAME:LINE: problem" written to err
  *   (bad header, wrong column count, rate not a number in (0, 1], slot not 1..3, unknown grade,
- *   unknown part, level not an integer, unknown cube type). Lookups return NULL / -1 for "absent".
+ *   unknown part, level not an integer 0..300, unknown cube type, empty line before the end, out
+ *   of memory, or a call after ptable_finish()). A failed file adds nothing (all or nothing).
+ *   Accepted variants: a leading UTF-8 BOM, CRLF line ends, trailing empty lines, and a row of 6
+ *   fields (cube_type missing = BLACK, like an empty one). Lookups return NULL / -1 for "absent"
+ *   (also before ptable_finish()).
  * Lifetime:  ptable_new() / ptable_free(NULL-safe). ptable_finish() once, after the last add.
  */
 #ifndef MX_DOMAIN_PTABLE_H

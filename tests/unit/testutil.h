@@ -24,7 +24,7 @@ static inline void tu_assert_rel_(double got, double want, double tol, const cha
 {
     double scale = fabs(want) > 0 ? fabs(want) : 1.0;
     if (!(fabs(got - want) <= tol * scale)) {
-        cm_print_error("%s: got %.17g, want %.17g (rel err %.3g > %.3g)\n", expr, got, want,
+        print_error("%s: got %.17g, want %.17g (rel err %.3g > %.3g)\n", expr, got, want,
                        fabs(got - want) / scale, tol);
         _fail(file, line);
     }
@@ -37,7 +37,7 @@ static inline char *tu_read_file(const char *path, size_t *len_out)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        cm_print_error("cannot open %s\n", path);
+        print_error("cannot open %s\n", path);
         fail();
     }
     fseek(f, 0, SEEK_END);
