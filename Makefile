@@ -53,7 +53,7 @@ $(LIBA): $(LIB_OBJ)
 $(BIN): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIBS)
 
-$(OUT)/tests/%: tests/unit/%.c $(LIBA) tests/unit/testutil.h
+$(OUT)/tests/%: tests/unit/%.c $(LIBA) tests/unit/testutil.h tests/unit/tu_tables.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBA) $(LIBS) -lcmocka $(LDFLAGS)
 

@@ -5,6 +5,7 @@
  *   equals brute-force enumeration. The shipped tables are loaded once per binary.
  */
 #include "testutil.h"
+#include "tu_tables.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -15,31 +16,13 @@
 static ptable_t *g_black; /* BLACK alone */
 static ptable_t *g_both;  /* BLACK + ADDITIONAL (the default set) */
 
-static ptable_t *load_files(const char *const *paths, size_t n)
-{
-    ptable_t *t = ptable_new();
-    assert_non_null(t);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        char *buf = tu_read_file(paths[i], &len);
-        char err[256];
-        int rc = ptable_add_csv(t, buf, len, paths[i], err, sizeof err);
-        free(buf);
-        if (rc != 0) {
-            print_error("%s\n", err);
-            fail();
-        }
-    }
-    ptable_finish(t);
-    return t;
-}
 
 static int setup(void **state)
 {
     (void)state;
     const char *black[] = {TU_BLACK_CSV}, *both[] = {TU_BLACK_CSV, TU_ADDITIONAL_CSV};
-    g_black = load_files(black, 1);
-    g_both = load_files(both, 2);
+    g_black = tu_load_tables(black, 1);
+    g_both = tu_load_tables(both, 2);
     return 0;
 }
 

@@ -4,38 +4,21 @@
  *   The two shipped files are loaded once per binary (group setup).
  */
 #include "testutil.h"
+#include "tu_tables.h"
 
 #include "domain/ptable.h"
 
 /* Tables shared by the tests of this binary: BLACK alone, ADDITIONAL alone, both. */
 static ptable_t *g_black, *g_add, *g_both;
 
-static ptable_t *load(const char *const *paths, size_t n)
-{
-    ptable_t *t = ptable_new();
-    assert_non_null(t);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        char *buf = tu_read_file(paths[i], &len);
-        char err[256];
-        int rc = ptable_add_csv(t, buf, len, paths[i], err, sizeof err);
-        free(buf);
-        if (rc != 0) {
-            print_error("%s\n", err);
-            fail();
-        }
-    }
-    ptable_finish(t);
-    return t;
-}
 
 static int setup(void **state)
 {
     (void)state;
     const char *black[] = {TU_BLACK_CSV}, *add[] = {TU_ADDITIONAL_CSV}, *both[] = {TU_BLACK_CSV, TU_ADDITIONAL_CSV};
-    g_black = load(black, 1);
-    g_add = load(add, 1);
-    g_both = load(both, 2);
+    g_black = tu_load_tables(black, 1);
+    g_add = tu_load_tables(add, 1);
+    g_both = tu_load_tables(both, 2);
     return 0;
 }
 
