@@ -90,12 +90,12 @@ static void grade_part(char *dst, size_t n, cube_text_t g)
 
 #define W_NO 3
 #define W_ITEM 26
-#define W_PART 8
+#define W_PART 11
 #define W_LV 4
 #define W_GRADE 17
-#define W_CUBE 22
+#define W_CUBE 25
 #define W_SF 20
-#define W_FLAME 26
+#define W_FLAME 28
 #define W_TOTAL 20
 
 static void header(buf_t *out)
