@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "domain/ptable.h"
 
 #define MAPLEXP_VERSION "0.1.0"
@@ -37,6 +38,10 @@ char *cli_read_input(const char *path, size_t *len, char *err, size_t errlen);
 /* Load probability tables: `paths` is a comma-separated list, or NULL for the shipped pair
  * (MAPLEXP_DATA_DIR, else the build's data directory). NULL with a message on failure. */
 ptable_t *cli_load_tables(const char *paths, char *err, size_t errlen);
+
+/* Write a finished buffer to stdout and flush. Returns CLI_EXIT_OK, or prints why and returns
+ * CLI_EXIT_FAILURE when the buffer hit its cap or the write failed. */
+int cli_write_stdout(const char *cmd, buf_t *out);
 
 /* Current local time as "YYYY-MM-DDTHH:MM:SS.ffffff" (§6.4 calculatedAt). */
 void cli_now_iso(char out[32]);

@@ -153,6 +153,15 @@ ptable_t *cli_load_tables(const char *paths, char *err, size_t errlen)
     return t;
 }
 
+int cli_write_stdout(const char *cmd, buf_t *out)
+{
+    if (!buf_ok(out) || fwrite(out->data, 1, out->len, stdout) != out->len || fflush(stdout) != 0) {
+        cli_error(cmd, "cannot write the output");
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
 void cli_now_iso(char out[32])
 {
     struct timeval tv;

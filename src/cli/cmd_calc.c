@@ -126,12 +126,7 @@ int cmd_calc(int argc, char **argv)
     } else {
         table_out_valuation(val, (int)a.preset, &out);
     }
-    if (!buf_ok(&out) || fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
-        cli_error("calc", "cannot write the output");
-        rc = CLI_EXIT_FAILURE;
-        goto out;
-    }
-    rc = CLI_EXIT_OK;
+    rc = cli_write_stdout("calc", &out);
 out:
     buf_dispose(&out);
     valuation_free(val);

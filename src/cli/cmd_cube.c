@@ -273,8 +273,7 @@ int cmd_cube(int argc, char **argv)
         print_json(a, &r, &ch, &d, &out);
     else
         print_text(a, &r, &ch, &d, &out);
-    rc = buf_ok(&out) && fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0 ? CLI_EXIT_OK
-                                                                                               : CLI_EXIT_FAILURE;
+    rc = cli_write_stdout("cube", &out);
     buf_dispose(&out);
     ptable_free(t);
     free(a);

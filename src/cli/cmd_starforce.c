@@ -275,8 +275,7 @@ int cmd_starforce(int argc, char **argv)
         print_json(&a, &o, &out);
     else
         print_text(&a, &o, &out);
-    rc = buf_ok(&out) && fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0 ? CLI_EXIT_OK
-                                                                                               : CLI_EXIT_FAILURE;
+    rc = cli_write_stdout("starforce", &out);
     buf_dispose(&out);
     return rc;
 }
