@@ -21,14 +21,18 @@ CSTD    := -std=c17 -D_GNU_SOURCE
 CFLAGS_release := -O2 -g
 CFLAGS_asan    := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_asan   := -fsanitize=address,undefined
-CFLAGS  := $(CSTD) $(WARN) $(CFLAGS_$(BUILD)) -Isrc -MMD -MP -DMAPLEXP_DATADIR=\"$(abspath data)\" $(EXTRA_CFLAGS)
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+CFLAGS  := $(CSTD) $(WARN) $(CFLAGS_$(BUILD)) -Isrc -MMD -MP -DMAPLEXP_DATADIR=\"$(abspath data)\" \
+           -DMAPLEXP_COMMIT=\"$(COMMIT)\" $(EXTRA_CFLAGS)
 LDFLAGS := $(LDFLAGS_$(BUILD)) $(EXTRA_LDFLAGS)
-LIBS    := -lcjson -lz -lm
+LIBS    := -levent -levent_pthreads -lcurl -lsqlite3 -lcrypto -lcjson -lz -lm -lpthread
 
-LIB_SRC  := $(wildcard src/base/*.c src/domain/*.c)
+LIB_SRC  := $(wildcard src/base/*.c src/domain/*.c src/ops/*.c src/coord/*.c src/store/*.c \
+              src/upstream/*.c src/app/*.c src/jobs/*.c src/http/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c) src/main.c
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard bench/*.c)
+FAKE_SRC := $(wildcard tools/fake-nexon/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/%.o)
@@ -36,11 +40,13 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(OUT)/tests/%)
 BENCH_BIN := $(TOOL_SRC:bench/%.c=$(OUT)/bench/%)
 LIBA     := $(OUT)/libmaplexp.a
 BIN      := $(OUT)/maplexp
+FAKE_BIN := $(OUT)/fake-nexon
+FAKE_OBJ := $(FAKE_SRC:%.c=$(OUT)/%.o)
 
 .PHONY: all run test unit system bench deps clean check-all
 .DEFAULT_GOAL := all
 
-all: $(BIN)
+all: $(BIN) $(FAKE_BIN)
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -52,6 +58,9 @@ $(LIBA): $(LIB_OBJ)
 
 $(BIN): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIBS)
+
+$(FAKE_BIN): $(FAKE_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(FAKE_OBJ) $(LIBA) $(LIBS)
 
 $(OUT)/tests/%: tests/unit/%.c $(LIBA) tests/unit/testutil.h tests/unit/tu_tables.h
 	@mkdir -p $(dir $@)
@@ -71,15 +80,15 @@ unit: $(TEST_BIN)
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || fail=1; \
 	done; exit $$fail
 
-system: $(BIN)
-	MAPLEXP_BIN=$(abspath $(BIN)) ASAN_OPTIONS=detect_leaks=1 \
+system: $(BIN) $(FAKE_BIN)
+	MAPLEXP_BIN=$(abspath $(BIN)) FAKE_NEXON_BIN=$(abspath $(FAKE_BIN)) ASAN_OPTIONS=detect_leaks=1 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/system
 
 bench: deps
 	$(MAKE) BUILD=release $(BENCH_BIN:build/$(BUILD)/%=build/release/%) build/release/maplexp
 	bench/calc
 
-check-all: $(BIN) unit system
+check-all: $(BIN) $(FAKE_BIN) unit system
 
 test: deps
 	$(MAKE) BUILD=release check-all
@@ -92,4 +101,4 @@ run: deps
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FAKE_OBJ:.o=.d)

@@ -17,6 +17,7 @@ static const struct {
     {"starforce", cmd_starforce},
     {"cube", cmd_cube},
     {"tables", cmd_tables},
+    {"serve", cmd_serve},
 };
 
 int main(int argc, char **argv)

@@ -7,7 +7,8 @@ PACKAGES=(
   build-essential pkg-config
   libcjson-dev libcmocka-dev zlib1g-dev libssl-dev
   libevent-dev libcurl4-openssl-dev libsqlite3-dev
-  python3 python3-pytest
+  python3 python3-pytest python3-requests
+  curl tzdata wrk prometheus
   valgrind
 )
 

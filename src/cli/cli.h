@@ -17,7 +17,7 @@
 #include "base/buf.h"
 #include "domain/ptable.h"
 
-#define MAPLEXP_VERSION "0.1.0"
+#include "ops/version.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILURE 1 /* internal error: out of memory, broken installation */
@@ -47,6 +47,7 @@ int cli_write_stdout(const char *cmd, buf_t *out);
 void cli_now_iso(char out[32]);
 
 int cmd_calc(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_starforce(int argc, char **argv);
 int cmd_cube(int argc, char **argv);
 int cmd_tables(int argc, char **argv);

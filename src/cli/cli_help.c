@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/config.h"
 
 static const char OVERVIEW[] =
     "maplexp " MAPLEXP_VERSION " - expected meso cost of a MapleStory character's equipment\n"
@@ -17,6 +18,7 @@ static const char OVERVIEW[] =
     "  starforce        expected starforce cost, destroys and cost percentiles\n"
     "  cube             cube expectation of one potential\n"
     "  tables           validate the probability tables and list renormalised groups\n"
+    "  serve            run the HTTP service (see maplexp serve --help for every setting)\n"
     "  help [COMMAND]   this text, or the options of COMMAND\n"
     "\n"
     "Options:\n"
@@ -107,6 +109,10 @@ bool cli_help(const char *subcommand, void *stream)
         const char *text;
     } texts[] = {{"calc", CALC}, {"starforce", STARFORCE}, {"cube", CUBE}, {"tables", TABLES}, {"help", HELP}};
     FILE *f = stream;
+    if (subcommand && strcmp(subcommand, "serve") == 0) {
+        config_print_help(f);
+        return true;
+    }
     if (!subcommand) {
         fputs(OVERVIEW, f);
         return true;

@@ -1,0 +1,239 @@
+/*
+ * respond.c - every response leaves through here: the common headers of 1.1 (security, CORS,
+ * correlation id), the error JSON of 1.2, and gzip negotiation for cached bodies.
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "base/gz.h"
+#include "base/jw.h"
+#include "http/http_internal.h"
+
+typedef struct {
+    const char *code;
+    int status;
+    const char *tmpl; /* %s filled with the argument */
+} error_def_t;
+
+static const error_def_t ERRORS[] = {
+    {"C001", 400, "잘못된 입력값입니다: %s"},
+    {"C002", 404, "존재하지 않는 캐릭터입니다 (IGN: %s)"},
+    {"C006", 404, "No such endpoint: %s"},
+    {"C007", 405, "Method %s not allowed"},
+    {"C008", 413, "Request body exceeds %s bytes"},
+    {"C009", 415, "Content-Type must be application/json"},
+    {"A006", 403, "접근 권한이 없습니다."},
+    {"A017", 403, "허용되지 않는 오리진입니다."},
+    {"S001", 500, "서버 내부 오류가 발생했습니다. (%s)"},
+    {"S004", 500, "데이터 처리 중 오류 발생 (%s)"},
+    {"S005", 503, "외부 API 호출 실패 (%s)"},
+    {"S007", 503, "서비스가 일시적으로 사용할 수 없습니다. 잠시 후 다시 시도해주세요."},
+    {"S010", 503, "외부 API 호출 시간 초과 (%s)"},
+    {"S015", 503, "Lookup tables not initialized"},
+    {"S018", 503, "Calculation queue is full"},
+    {"S998", 500, "Compression failed"},
+    {"U999", 500, "Unknown error"},
+};
+
+static const error_def_t *find_error(const char *code)
+{
+    for (size_t i = 0; i < sizeof ERRORS / sizeof ERRORS[0]; i++)
+        if (!strcmp(ERRORS[i].code, code))
+            return &ERRORS[i];
+    return &ERRORS[sizeof ERRORS / sizeof ERRORS[0] - 1];
+}
+
+static const char *find_origin(req_ctx_t *c, const char *origin)
+{
+    for (int i = 0; i < c->srv->n_origins; i++)
+        if (!strcmp(c->srv->origins[i], origin))
+            return c->srv->origins[i];
+    return NULL;
+}
+
+void respond_common_headers(req_ctx_t *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "X-Correlation-ID", c->corr);
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' "
+                      "'unsafe-inline'; img-src 'self' data: https:; font-src 'self'; connect-src 'self'; "
+                      "frame-ancestors 'none'; form-action 'self'; base-uri 'self';");
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Origin");
+    const char *allowed = origin ? find_origin(c, origin) : NULL;
+    if (allowed) {
+        evhttp_add_header(h, "Access-Control-Allow-Origin", allowed);
+        evhttp_add_header(h, "Access-Control-Allow-Credentials", "true");
+        evhttp_add_header(h, "Vary", "Origin");
+    }
+    if (atomic_load(&c->srv->listener_closed))
+        evhttp_add_header(h, "Connection", "close"); /* 3.5 phase 2: keep-alive clients move on */
+}
+
+static void unref_val(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    cache_val_release(arg);
+}
+
+static void send_reply(req_ctx_t *c, int status, struct evbuffer *body)
+{
+    c->status = status;
+    c->bytes_out = body ? evbuffer_get_length(body) : 0;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    evhttp_send_reply(c->req, status, NULL, body);
+    c->req = NULL;
+}
+
+void respond_bytes(req_ctx_t *c, int status, const char *content_type, const void *data, size_t len,
+                   const char *encoding)
+{
+    if (!c->req)
+        return;
+    respond_common_headers(c);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    if (content_type)
+        evhttp_add_header(h, "Content-Type", content_type);
+    if (encoding && !strcmp(encoding, "gzip"))
+        evhttp_add_header(h, "Content-Encoding", "gzip");
+    c->encoding = encoding;
+    struct evbuffer *b = evbuffer_new();
+    if (b && len)
+        evbuffer_add(b, data, len);
+    send_reply(c, status, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+void respond_val(req_ctx_t *c, int status, const char *content_type, cache_val_t *v, const unsigned char *data,
+                 size_t len, const char *encoding)
+{
+    if (!c->req)
+        return;
+    respond_common_headers(c);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    if (encoding && !strcmp(encoding, "gzip"))
+        evhttp_add_header(h, "Content-Encoding", "gzip");
+    c->encoding = encoding;
+    struct evbuffer *b = evbuffer_new();
+    cache_val_retain(v);
+    if (!b || evbuffer_add_reference(b, data, len, unref_val, v) != 0)
+        cache_val_release(v);
+    send_reply(c, status, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+void respond_json(req_ctx_t *c, int status, const char *json)
+{
+    respond_bytes(c, status, "application/json; charset=utf-8", json, strlen(json), NULL);
+}
+
+static void now_rfc3339(char out[40])
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char date[24];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 40, "%.20s.%03dZ", date, (int)(tv.tv_usec / 1000));
+}
+
+void respond_error(req_ctx_t *c, const char *code, const char *arg, int retry_after)
+{
+    if (!c->req)
+        return;
+    const error_def_t *e = find_error(code);
+    char msg[1024], ts[40];
+    /* A template never leaves with a raw %s (1.2): a missing argument becomes "". */
+    if (strstr(e->tmpl, "%s"))
+        snprintf(msg, sizeof msg, e->tmpl, arg ? arg : "");
+    else
+        snprintf(msg, sizeof msg, "%s", e->tmpl);
+    now_rfc3339(ts);
+    buf_t b;
+    buf_init(&b, 8192);
+    jw_t w;
+    jw_init(&w, &b);
+    jw_object_begin(&w);
+    jw_key(&w, "status");
+    jw_int(&w, e->status);
+    jw_key(&w, "code");
+    jw_string(&w, e->code);
+    jw_key(&w, "message");
+    jw_string(&w, msg);
+    jw_key(&w, "timestamp");
+    jw_string(&w, ts);
+    jw_object_end(&w);
+    if (retry_after > 0 || e->status == 503) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry_after > 0 ? retry_after : 30);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
+    }
+    c->code = e->code;
+    respond_bytes(c, e->status, "application/json; charset=utf-8", buf_ok(&b) ? b.data : "{}", buf_ok(&b) ? b.len : 2, NULL);
+    buf_dispose(&b);
+}
+
+void respond_empty(req_ctx_t *c, int status, int retry_after)
+{
+    if (!c->req)
+        return;
+    if (retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
+    }
+    respond_bytes(c, status, NULL, NULL, 0, NULL);
+}
+
+void respond_gzip_part(req_ctx_t *c, cache_val_t *v, const unsigned char *gz, size_t len, bool stale)
+{
+    if (!c->req)
+        return;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Vary", "Accept-Encoding");
+    if (stale)
+        evhttp_add_header(h, "X-Data-Stale", "true");
+    if (c->accept_gzip) {
+        respond_val(c, 200, "application/json", v, gz, len, "gzip");
+        return;
+    }
+    buf_t json;
+    buf_init(&json, 64u << 20);
+    if (gz_inflate(gz, len, &json) != 0) {
+        buf_dispose(&json);
+        respond_error(c, "S004", c->corr, 0);
+        return;
+    }
+    respond_bytes(c, 200, "application/json; charset=utf-8", json.data, json.len, NULL);
+    buf_dispose(&json);
+}
+
+void respond_app_error(req_ctx_t *c, int app_rc)
+{
+    switch ((app_rc_t)app_rc) {
+    case APP_NOT_FOUND: respond_error(c, "C002", c->ign, 0); break;
+    case APP_UPSTREAM_FAILED: respond_error(c, "S005", "Nexon Open API", 30); break;
+    case APP_UPSTREAM_TIMEOUT: respond_error(c, "S010", "Nexon Open API", 30); break;
+    case APP_UNAVAILABLE: respond_error(c, "S007", NULL, 30); break;
+    case APP_OVERLOADED: respond_error(c, "S007", NULL, 60); break;
+    case APP_CORRUPT: respond_error(c, "S004", c->corr, 0); break;
+    case APP_OK:
+    case APP_INTERNAL:
+    default: respond_error(c, "S001", c->corr, 0); break;
+    }
+}

@@ -1,0 +1,376 @@
+/*
+ * server.c - listener, worker loops, cross-thread posts and the request lifecycle (server.h).
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/jw.h"
+#include "http/http_internal.h"
+#include "ops/log.h"
+
+struct post {
+    void (*fn)(void *);
+    void *arg;
+    post_t *next;
+};
+
+/* ---- cross-thread posts ---------------------------------------------------------------- */
+
+void http_worker_post(http_worker_t *w, void (*fn)(void *), void *arg)
+{
+    post_t *p = malloc(sizeof *p);
+    if (!p) {
+        /* Out of memory: running it here would touch evhttp off its thread; better to abort. */
+        log_emit(LOG_ERROR, "http", "post", NULL, NULL, "out of memory posting to worker %d", w->index);
+        abort();
+    }
+    p->fn = fn;
+    p->arg = arg;
+    p->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = p;
+    else
+        w->head = p;
+    w->tail = p;
+    pthread_mutex_unlock(&w->mu);
+    event_active(w->wake, EV_READ, 0);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_worker_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    post_t *p = w->head;
+    w->head = w->tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (p) {
+        post_t *next = p->next;
+        p->fn(p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_worker_t *w = arg;
+    lc_tick_requests(w->srv->app->lc, clock_mono_ms());
+}
+
+uint64_t worker_rand(http_worker_t *w)
+{
+    uint64_t x = w->rng; /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 2685821657736338717ULL;
+}
+
+/* ---- request lifecycle ------------------------------------------------------------------ */
+
+static void log_access(req_ctx_t *c, double secs)
+{
+    const config_t *cfg = c->srv->cfg;
+    bool error = c->status >= 400, slow = secs >= 1.0;
+    if (!error && !slow) {
+        if (cfg->access_log_sample <= 0)
+            return;
+        if (cfg->access_log_sample < 1 && (double)(worker_rand(c->w) >> 11) / 9007199254740992.0 >= cfg->access_log_sample)
+            return;
+    }
+    buf_t b;
+    buf_init(&b, 8192);
+    jw_t j;
+    jw_init(&j, &b);
+    jw_object_begin(&j);
+    jw_key(&j, "method");
+    jw_string(&j, c->method);
+    jw_key(&j, "route");
+    jw_string(&j, c->route ? c->route->tmpl : "unmatched");
+    jw_key(&j, "path");
+    jw_string(&j, c->req ? evhttp_request_get_uri(c->req) : "");
+    jw_key(&j, "status");
+    jw_int(&j, c->status);
+    jw_key(&j, "code");
+    jw_string(&j, c->code ? c->code : "");
+    jw_key(&j, "duration_ms");
+    jw_double(&j, (double)(int64_t)(secs * 1e6) / 1e3);
+    jw_key(&j, "bytes_out");
+    jw_int(&j, (int64_t)c->bytes_out);
+    jw_key(&j, "encoding");
+    jw_string(&j, c->encoding ? c->encoding : "identity");
+    jw_key(&j, "client_ip");
+    jw_string(&j, c->client_ip);
+    jw_key(&j, "principal");
+    jw_string(&j, "anonymous");
+    jw_key(&j, "cache");
+    jw_string(&j, c->cache ? c->cache : "none");
+    jw_key(&j, "upstream_calls");
+    jw_int(&j, c->upstream_calls);
+    jw_object_end(&j);
+    /* log_emit wants the members without the braces. */
+    const char *fields = NULL;
+    if (buf_ok(&b) && b.len >= 2) {
+        b.data[b.len - 1] = '\0';
+        fields = b.data + 1;
+    }
+    log_emit(c->status >= 500 ? LOG_ERROR : error ? LOG_WARN : LOG_INFO, "http", "access", c->corr, fields, "%s %d",
+             c->method, c->status);
+    buf_dispose(&b);
+}
+
+void req_done(req_ctx_t *c)
+{
+    http_server_t *s = c->srv;
+    double secs = (double)(clock_mono_us() - c->start_us) / 1e6;
+    const char *route = c->route ? c->route->tmpl : "unmatched";
+    char status[8];
+    snprintf(status, sizeof status, "%d", c->status);
+    mfam_observe(s->m_req_seconds, MX_LV(c->method, route, status, c->code ? c->code : ""), secs);
+    mfam_observe(s->m_resp_bytes, MX_LV(route, c->encoding ? c->encoding : "identity"), (double)c->bytes_out);
+    log_access(c, secs);
+    atomic_fetch_sub(&s->inflight, 1);
+    if (c->limited)
+        atomic_fetch_sub(&s->inflight_limited, 1);
+    mfam_set(s->m_in_flight, NULL, (double)atomic_load(&s->inflight));
+    if (c->result)
+        cache_val_release(c->result);
+    buf_dispose(&c->leader_body);
+    if (c->timer)
+        event_free(c->timer);
+    free(c);
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    req_ctx_t *c = arg;
+    c->req = NULL; /* evhttp frees the request with the connection: never touch it again */
+}
+
+void req_go_async(req_ctx_t *c)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, on_conn_close, c);
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    http_worker_t *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int setup_worker(http_server_t *s, http_worker_t *w, int index)
+{
+    w->srv = s;
+    w->index = index;
+    pthread_mutex_init(&w->mu, NULL);
+    if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
+        w->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)clock_mono_us() ^ (uint64_t)index;
+    w->base = event_base_new();
+    w->http = w->base ? evhttp_new(w->base) : NULL;
+    if (!w->http)
+        return -1;
+    const config_t *cfg = s->cfg;
+    evhttp_set_max_body_size(w->http, 1 << 20); /* M9: 256 KiB-1 MiB answered 413 C008 by us */
+    evhttp_set_max_headers_size(w->http, cfg->http_max_header_bytes);
+    evhttp_set_timeout(w->http, cfg->http_timeout_s);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD);
+    evhttp_set_default_content_type(w->http, "application/json; charset=utf-8");
+    evhttp_set_gencb(w->http, router_dispatch, w);
+    w->bound = evhttp_accept_socket_with_handle(w->http, s->listen_fd);
+    w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w);
+    w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+    if (!w->bound || !w->wake || !w->tick)
+        return -1;
+    struct timeval one = {1, 0};
+    event_add(w->tick, &one);
+    return 0;
+}
+
+static int listen_socket(const config_t *cfg, int *port, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", cfg->http_port);
+    if (getaddrinfo(cfg->http_host, portstr, &hints, &res) != 0 || !res) {
+        snprintf(err, errlen, "HTTP_HOST: '%s' is not a numeric address", cfg->http_host);
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        snprintf(err, errlen, "HTTP_PORT: cannot listen on %s:%d: %s", cfg->http_host, cfg->http_port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+static bool parse_origins(http_server_t *s, const char *list)
+{
+    char *copy = strdup(list), *save = NULL;
+    if (!copy)
+        return false;
+    for (char *t = strtok_r(copy, ",", &save); t && s->n_origins < MAX_ORIGINS; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t n = strlen(t);
+        while (n && t[n - 1] == ' ')
+            t[--n] = '\0';
+        if (n)
+            s->origins[s->n_origins++] = strdup(t);
+    }
+    free(copy);
+    return true;
+}
+
+static void declare_metrics(http_server_t *s, metrics_t *m)
+{
+    s->m_req_seconds = metrics_histogram(m, "http_server_requests_seconds", "HTTP request latency.",
+                                         "method,route,status,code", METRICS_SECONDS_BUCKETS, 12);
+    s->m_resp_bytes = metrics_histogram(m, "http_server_response_size_bytes", "HTTP response body bytes.",
+                                        "route,encoding", METRICS_BYTES_BUCKETS, 7);
+    s->m_in_flight = metrics_gauge(m, "http_server_requests_in_flight", "HTTP requests being served.", "");
+    s->m_rejected = metrics_counter(m, "http_server_rejected_total", "HTTP requests refused before work.", "reason");
+    s->m_view_reads = metrics_counter(m, "expectation_view_reads_total", "V5 read-model lookups.", "result");
+    s->m_enqueue = metrics_counter(m, "calc_enqueue_total", "V5 enqueue attempts.", "priority,result");
+}
+
+http_server_t *http_server_new(app_t *app, char *err, size_t errlen)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT; /* libevent's lock setup is process-wide by design */
+    pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+    http_server_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->app = app;
+    s->cfg = app->cfg;
+    s->listen_fd = -1;
+    if (!cidr_parse_list(s->cfg->metrics_allowed_cidrs, s->metrics_cidrs, MAX_CIDRS, &s->n_metrics_cidrs, err, errlen) ||
+        !cidr_parse_list(s->cfg->trusted_proxies, s->proxies, MAX_CIDRS, &s->n_proxies, err, errlen) ||
+        !parse_origins(s, s->cfg->cors_allowed_origins)) {
+        http_server_free(s);
+        return NULL;
+    }
+    declare_metrics(s, app->metrics);
+    s->sf_character = sf_new("characterV1", app->metrics);
+    s->listen_fd = listen_socket(s->cfg, &s->port, err, errlen);
+    if (s->listen_fd < 0) {
+        http_server_free(s);
+        return NULL;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s->nworkers = s->cfg->http_threads > 0 ? s->cfg->http_threads : (int)(ncpu > 0 ? ncpu : 1);
+    s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+    for (int i = 0; s->workers && i < s->nworkers; i++)
+        if (setup_worker(s, &s->workers[i], i) != 0) {
+            snprintf(err, errlen, "cannot set up HTTP worker %d", i);
+            http_server_free(s);
+            return NULL;
+        }
+    return s;
+}
+
+int http_server_port(const http_server_t *s) { return s->port; }
+
+int http_server_start(http_server_t *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static void close_bound(void *arg)
+{
+    http_worker_t *w = arg;
+    if (w->bound) {
+        evhttp_del_accept_socket(w->http, w->bound); /* frees the listener, not the shared fd */
+        w->bound = NULL;
+    }
+}
+
+void http_server_close_listener(http_server_t *s)
+{
+    atomic_store(&s->listener_closed, true);
+    for (int i = 0; i < s->nworkers; i++)
+        http_worker_post(&s->workers[i], close_bound, &s->workers[i]);
+}
+
+size_t http_server_inflight(http_server_t *s) { return (size_t)atomic_load(&s->inflight); }
+
+static void exit_loop(void *arg)
+{
+    http_worker_t *w = arg;
+    event_base_loopexit(w->base, NULL);
+}
+
+void http_server_stop(http_server_t *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        http_worker_post(&s->workers[i], exit_loop, &s->workers[i]);
+        pthread_join(s->workers[i].thread, NULL);
+        s->workers[i].thread = 0;
+    }
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; s->workers && i < s->nworkers; i++) {
+        http_worker_t *w = &s->workers[i];
+        on_wake(-1, 0, w); /* run anything still posted (frees contexts) */
+        if (w->http)
+            evhttp_free(w->http);
+        if (w->wake)
+            event_free(w->wake);
+        if (w->tick)
+            event_free(w->tick);
+        if (w->base)
+            event_base_free(w->base);
+        pthread_mutex_destroy(&w->mu);
+    }
+    free(s->workers);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    for (int i = 0; i < s->n_origins; i++)
+        free(s->origins[i]);
+    if (s->sf_character)
+        sf_free(s->sf_character);
+    free(s);
+}

@@ -1,0 +1,199 @@
+"""Process harness for the service system tests: start the fake Nexon upstream and `maplexp
+serve` on loopback ports, read their structured logs, and stop them with a signal.
+
+Every wait here waits on a condition (a log line, a port, a process exit) with a deadline; no
+test sleeps to let something happen."""
+import json
+import os
+import queue
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bin(env_name, default):
+    path = os.environ.get(env_name, str(ROOT / "build" / "release" / default))
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{default} binary not found at {path}: run `make` first")
+    return path
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
+    """Poll predicate() until it returns a truthy value; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class _LineReader:
+    """Collects a process's stdout lines on a thread (parsed as JSON when possible)."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream):
+        for raw in iter(stream.readline, b""):
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            try:
+                item = json.loads(text)
+            except ValueError:
+                item = {"raw": text}
+            self.lines.append(item)
+            self.queue.put(item)
+
+    def wait_for(self, predicate, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        for item in list(self.lines):
+            if predicate(item):
+                return item
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("timed out waiting for a log line")
+            try:
+                item = self.queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if predicate(item):
+                return item
+
+
+class FakeNexon:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([_bin("FAKE_NEXON_BIN", "fake-nexon"), "--port", "0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = _LineReader(self.proc.stdout)
+        line = self.out.wait_for(lambda l: l.get("event") == "listening")
+        self.port = line["port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def calls(self):
+        return requests.get(self.url + "/admin/calls", timeout=5).json()
+
+    def path_calls(self, path):
+        return self.calls()["paths"].get(path, 0)
+
+    def reset(self):
+        requests.post(self.url + "/admin/reset", timeout=5).raise_for_status()
+
+    def fault(self, **spec):
+        requests.post(self.url + "/admin/faults", json=spec, timeout=5).raise_for_status()
+
+    def clear_faults(self):
+        requests.delete(self.url + "/admin/faults", timeout=5).raise_for_status()
+
+    def characters(self):
+        return requests.get(self.url + "/admin/characters", timeout=5).json()["characters"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class Service:
+    """One `maplexp serve` process (standalone mode) with its own SQLite file."""
+
+    def __init__(self, fake, workdir=None, **env):
+        self.dir = workdir or tempfile.mkdtemp(prefix="maplexp-test-")
+        base = {
+            "NEXON_API_BASE_URL": fake.url if fake else "http://127.0.0.1:9",
+            "NEXON_API_KEY": "demo-nexon-key",
+            "SQLITE_PATH": os.path.join(self.dir, "maplexp.db"),
+            "HTTP_PORT": "0",
+            "SHUTDOWN_LB_GRACE_S": "0",
+            "ACCESS_LOG_SAMPLE": "1.0",
+            "UPSTREAM_RETRY_WAIT_MS": "50",
+        }
+        base.update({k: str(v) for k, v in env.items()})
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODE", "HTTP_", "SQLITE_"))}
+        full_env.update(base)
+        self.env = full_env
+        self.proc = subprocess.Popen([_bin("MAPLEXP_BIN", "maplexp"), "serve"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=full_env, cwd=self.dir)
+        self.out = _LineReader(self.proc.stdout)
+        self.port = None
+        try:
+            ready = self.out.wait_for(lambda l: l.get("op") == "ready" or "raw" in l and "ASan" in l["raw"],
+                                      timeout=30)
+        except AssertionError:
+            raise AssertionError(f"service did not become ready; exit={self.proc.poll()} "
+                                 f"stderr={self.proc.stderr.read(2000) if self.proc.poll() is not None else ''}")
+        self.port = ready["port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 60)
+        return requests.get(self.url + path, **kw)
+
+    def post(self, path, **kw):
+        kw.setdefault("timeout", 60)
+        return requests.post(self.url + path, **kw)
+
+    def metrics_text(self):
+        r = self.get("/actuator/prometheus")
+        assert r.status_code == 200, r.text
+        return r.text
+
+    def metric(self, name, **labels):
+        """Sum of the samples of `name` whose labels include `labels`."""
+        total = 0.0
+        found = False
+        for line in self.metrics_text().splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            head, _, value = line.rpartition(" ")
+            metric_name, _, label_text = head.partition("{")
+            if metric_name != name:
+                continue
+            have = dict(p.split("=", 1) for p in _split_labels(label_text.rstrip("}"))) if label_text else {}
+            have = {k: v.strip('"') for k, v in have.items()}
+            if all(have.get(k) == str(v) for k, v in labels.items()):
+                total += float(value)
+                found = True
+        return total if found else 0.0
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self.out.thread.join(timeout=5)
+        self.stderr = self.proc.stderr.read().decode("utf-8", "replace")
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return code
+
+    def logs(self, **match):
+        return [l for l in self.out.lines if all(l.get(k) == v for k, v in match.items())]
+
+
+def _split_labels(text):
+    parts, cur, quoted = [], "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        parts.append(cur)
+    return parts
