@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,16 @@ static int take_process_lock(const char *sqlite_path)
         return -1;
     }
     return fd;
+}
+
+/* Every connection is a descriptor: use the hard limit, as nginx's worker_rlimit_nofile does. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static l1cache_t *cache(app_t *a, const char *name, int ttl, int max, int stale)
@@ -369,6 +380,7 @@ int cmd_serve(int argc, char **argv)
     log_emit(LOG_INFO, "main", "config", NULL, NULL, "configuration %s", desc);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     int rc = build_app(s, err, sizeof err);
     if (rc == 0) {
         s->http = http_server_new(&s->app, err, sizeof err);
