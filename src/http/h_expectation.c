@@ -141,6 +141,8 @@ static void run_expectation(void *arg)
 
 static void answer_expectation(req_ctx_t *c)
 {
+    if (!c->req)
+        return; /* the client went away while the work ran */
     if (c->result_code != APP_OK || !c->result) {
         respond_app_error(c, c->result_code != APP_OK ? c->result_code : APP_INTERNAL);
         return;
@@ -300,6 +302,8 @@ static void run_character(void *arg)
 
 static void answer_character(req_ctx_t *c)
 {
+    if (!c->req)
+        return;
     if (c->result_code != APP_OK || !c->result || c->result->len < 2) {
         respond_app_error(c, c->result_code != APP_OK ? c->result_code : APP_INTERNAL);
         return;

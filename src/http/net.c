@@ -53,12 +53,15 @@ bool cidr_parse_list(const char *list, cidr_t *out, int max, int *n, char *err, 
             break;
         }
         int maxbits = c->family == AF_INET ? 32 : 128;
-        c->bits = slash ? atoi(slash + 1) : maxbits;
-        if (c->bits < 0 || c->bits > maxbits) {
-            snprintf(err, errlen, "METRICS_ALLOWED_CIDRS/TRUSTED_PROXIES: bad prefix length in '%s'", t);
+        char *end = NULL;
+        long bits = slash ? strtol(slash + 1, &end, 10) : maxbits;
+        if ((slash && (end == slash + 1 || *end != '\0')) || bits < 0 || bits > maxbits) {
+            snprintf(err, errlen, "METRICS_ALLOWED_CIDRS/TRUSTED_PROXIES: bad prefix length in '%s/%s'", t,
+                     slash ? slash + 1 : "");
             ok = false;
             break;
         }
+        c->bits = (int)bits;
         (*n)++;
     }
     free(copy);

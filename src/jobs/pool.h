@@ -5,8 +5,8 @@
  *  - pool_submit never blocks and never runs the task on the caller: a full queue (or a closed
  *    pool) returns false at once and counts work_rejected_total{pool}.
  *  - Every accepted task ends exactly once: run(arg), or expire(arg) when it is dequeued with
- *    less than 1 s of its deadline left (counted work_expired_total{pool}) or when the pool is
- *    destroyed with tasks still queued.
+ *    less than 1 s of its deadline left (counted work_expired_total{pool}). pool_free lets the
+ *    queued tasks run (or expire) before it joins the threads.
  *  - Metrics: work_queue_depth, work_queue_capacity, work_active (gauges),
  *    work_queue_wait_seconds, work_duration_seconds (histograms), all labelled pool=<name>.
  * State: per instance, in memory. Thread-safety: all functions are thread-safe.

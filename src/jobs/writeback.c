@@ -73,13 +73,15 @@ static rec_t *rec_copy(const wb_record_t *in)
         rec_free(r);
         return NULL;
     }
-    memcpy(r->blob, src, len);
+    if (len)
+        memcpy(r->blob, src, len);
     if (in->kind == WB_SNAPSHOT)
         r->r.json_gzip = r->blob;
     else
         r->r.body_gzip = r->blob;
-    size_t np = in->preset_count > 3 ? 3 : in->preset_count;
-    memcpy(r->presets, in->presets, np * sizeof *r->presets);
+    size_t np = in->presets ? (in->preset_count > 3 ? 3 : in->preset_count) : 0;
+    if (np)
+        memcpy(r->presets, in->presets, np * sizeof *r->presets);
     r->r.presets = r->presets;
     r->r.preset_count = np;
     return r;
@@ -136,26 +138,30 @@ static bool write_one_sync(writeback_t *w, const wb_record_t *rec)
     return w->store->ops->write_batch(w->store, rec, 1, clock_wall_ms()) == STORE_OK;
 }
 
+/* Counts `accepted` together with its outcome, so the identity of writeback.h holds at every
+ * instant (a synchronous write runs outside the lock and is counted when it ends). */
 wb_offer_t writeback_offer(writeback_t *w, const wb_record_t *rec)
 {
     pthread_mutex_lock(&w->mu);
-    count(w, "accepted", &w->st.accepted, 1);
-    for (size_t i = 0; i < w->n; i++) {
-        if (!same_key(&w->recs[i]->r, rec))
-            continue;
-        rec_t *copy = rec_copy(rec);
-        if (copy) {
+    if (!w->draining) {
+        for (size_t i = 0; i < w->n; i++) {
+            if (!same_key(&w->recs[i]->r, rec))
+                continue;
+            rec_t *copy = rec_copy(rec);
+            if (!copy)
+                break;
             rec_free(w->recs[i]);
             w->recs[i] = copy;
+            count(w, "accepted", &w->st.accepted, 1);
             count(w, "superseded", &w->st.superseded, 1);
             pthread_mutex_unlock(&w->mu);
             return WB_BUFFERED;
         }
-        break;
     }
-    rec_t *copy = (!w->draining && w->n < w->o.capacity) ? rec_copy(rec) : NULL;
+    rec_t *copy = (!w->draining && w->n + w->inflight < w->o.capacity) ? rec_copy(rec) : NULL;
     if (copy) {
         w->recs[w->n++] = copy;
+        count(w, "accepted", &w->st.accepted, 1);
         publish_pending(w);
         pthread_mutex_unlock(&w->mu);
         return WB_BUFFERED;
@@ -164,6 +170,7 @@ wb_offer_t writeback_offer(writeback_t *w, const wb_record_t *rec)
     /* Full or draining: the caller writes it (2.3.7), outside the buffer's lock. */
     bool ok = write_one_sync(w, rec);
     pthread_mutex_lock(&w->mu);
+    count(w, "accepted", &w->st.accepted, 1);
     if (ok)
         count(w, "sync_written", &w->st.sync_written, 1);
     else
@@ -311,6 +318,11 @@ size_t writeback_drain(writeback_t *w, int64_t budget_ms)
     int empty = 0;
     while (empty < 3 && clock_mono_ms() < end) {
         int r = flush_batch(w, w->o.shutdown_batch);
+        if (r < 0) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL); /* the store failed: give it a moment within the budget */
+            continue;
+        }
         if (r == 0) {
             empty++;
             if (empty < 3) {

@@ -143,7 +143,7 @@ static bool assign(config_t *c, const setting_t *s, const char *v, char *err, si
     errno = 0;
     char *end = NULL;
     double d = s->type == T_DOUBLE ? strtod(v, &end) : (double)strtoll(v, &end, 10);
-    if (!*v || errno || (end && *end) || d < s->min || d > s->max) {
+    if (!*v || errno || (end && *end) || d != d || d < s->min || d > s->max) {
         snprintf(err, errlen, "%s: expected a %s in [%g, %g], got '%s'", s->name,
                  s->type == T_DOUBLE ? "number" : "whole number", s->min, s->max, v);
         return false;
@@ -236,10 +236,34 @@ static bool cross_check(const config_t *c, char *err, size_t errlen)
     return true;
 }
 
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+/* Was the setting given explicitly (environment or flag)? Profile defaults never override it. */
+static bool given(const char *name, int argc, char **argv)
+{
+    if (getenv(name))
+        return true;
+    char fl[64];
+    flag_name(name, fl, sizeof fl);
+    size_t n = strlen(fl);
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, fl, n) && (argv[i][2 + n] == '\0' || argv[i][2 + n] == '='))
+            return true;
+    return false;
+}
+
 bool config_load(config_t *c, int argc, char **argv, bool *help, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
-    *help = false;
+    *help = wants_help(argc, argv);
+    if (*help)
+        return true; /* --help validates nothing (config.h) */
     for (size_t i = 0; i < NSETTINGS; i++)
         if (SETTINGS[i].def && !assign(c, &SETTINGS[i], SETTINGS[i].def, err, errlen))
             return false;
@@ -253,11 +277,11 @@ bool config_load(config_t *c, int argc, char **argv, bool *help, char *err, size
     if (*help)
         return true;
     if (!strcmp(c->profile, "production")) {
-        if (!getenv("COMPUTE_CONCURRENCY"))
+        if (!given("COMPUTE_CONCURRENCY", argc, argv))
             c->compute_concurrency = 32;
-        if (!getenv("COMPUTE_QUEUE"))
+        if (!given("COMPUTE_QUEUE", argc, argv))
             c->compute_queue = 500;
-        if (!getenv("CORS_MAX_AGE_S"))
+        if (!given("CORS_MAX_AGE_S", argc, argv))
             c->cors_max_age_s = 86400;
     }
     return cross_check(c, err, errlen);
