@@ -4,6 +4,7 @@
  * for internal clients (loopback or METRICS_ALLOWED_CIDRS; 403 A006 otherwise).
  */
 #include <event2/http.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,9 +13,12 @@
 #include "http/http_internal.h"
 #include "ops/version.h"
 
+/* 1.11: loopback, or inside METRICS_ALLOWED_CIDRS (the client address after the proxy rule). */
 static bool internal_client(req_ctx_t *c)
 {
-    return cidr_match_any(c->srv->metrics_cidrs, c->srv->n_metrics_cidrs, c->client_ip);
+    static const cidr_t loopback[2] = {{AF_INET, {127}, 8}, {AF_INET6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128}};
+    return cidr_match_any(loopback, 2, c->client_ip) ||
+           cidr_match_any(c->srv->metrics_cidrs, c->srv->n_metrics_cidrs, c->client_ip);
 }
 
 static void own_json(req_ctx_t *c, int status, buf_t *b)

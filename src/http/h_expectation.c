@@ -130,7 +130,9 @@ static void run_expectation(void *arg)
     req_ctx_t *c = arg;
     app_t *a = app_of(c);
     cache_val_t *b = NULL;
+    unsigned long calls0 = nexon_thread_calls();
     app_rc_t rc = app_compute_expectation(a, c->ign, c->force, c->deadline_ms, c->force ? "v4_force" : "v4", &b);
+    c->upstream_calls = (int)(nexon_thread_calls() - calls0);
     sf_finish(c->flight, c->ign, (sf_result_t){rc, b});
     c->result_code = rc;
     c->result = b;
@@ -289,7 +291,9 @@ static void run_character(void *arg)
 {
     req_ctx_t *c = arg;
     app_character_t ch;
+    unsigned long calls0 = nexon_thread_calls();
     app_rc_t rc = app_resolve_character(app_of(c), c->ign, true, c->deadline_ms, &ch);
+    c->upstream_calls = (int)(nexon_thread_calls() - calls0);
     cache_val_t *v = NULL;
     if (rc == APP_OK && !(v = render_character(c->ign, &ch)))
         rc = APP_INTERNAL;

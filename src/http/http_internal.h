@@ -81,6 +81,7 @@ struct req_ctx {
     int64_t start_us, deadline_ms;
     char corr[72];
     char client_ip[64];
+    char path[512];               /* request URI as received (access log), truncated */
     bool accept_gzip, limited, internal_client;
     char ign[128];
     int preset;                   /* 0 = full view */

@@ -331,6 +331,7 @@ static req_ctx_t *new_context(struct evhttp_request *req, http_worker_t *w)
     c->start_us = clock_mono_us();
     c->deadline_ms = c->start_us / 1000 + 10000;
     c->method = method_name(evhttp_request_get_command(req));
+    snprintf(c->path, sizeof c->path, "%s", evhttp_request_get_uri(req));
     buf_init(&c->leader_body, 64u << 20);
     const char *cid = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Correlation-ID");
     if (cid && valid_correlation(cid))

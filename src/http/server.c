@@ -108,7 +108,7 @@ static void log_access(req_ctx_t *c, double secs)
     jw_key(&j, "route");
     jw_string(&j, c->route ? c->route->tmpl : "unmatched");
     jw_key(&j, "path");
-    jw_string(&j, c->req ? evhttp_request_get_uri(c->req) : "");
+    jw_string(&j, c->path);
     jw_key(&j, "status");
     jw_int(&j, c->status);
     jw_key(&j, "code");

@@ -505,8 +505,15 @@ static void classify(const call_t *c, CURLcode cc, long status, attempt_t *a)
 }
 
 /* One transfer with its timeouts cut to `remaining` ms; the body lands in c->body. */
+/* Attempts made by the calling thread (access-log field `upstream_calls`): per thread because a
+ * request's work runs on one worker thread; read with nexon_thread_calls(). */
+static _Thread_local unsigned long thread_calls;
+
+unsigned long nexon_thread_calls(void) { return thread_calls; }
+
 static void run_attempt(call_t *c, int64_t remaining, long attempt_ms, attempt_t *a)
 {
+    thread_calls++;
     nexon_t *n = c->n;
     CURL *h = c->h;
     remaining = max64(remaining, 1);

@@ -80,6 +80,9 @@ up_rc_t nexon_get_equipment(nexon_t *n, const char *ocid, int64_t deadline_ms, b
 /* GET /maplestory/v1/character/list with the user's key: single attempt, 10 s, no retries. */
 up_rc_t nexon_get_character_list(nexon_t *n, const char *user_key, int64_t deadline_ms, buf_t *out);
 
+/* Upstream attempts made so far by the calling thread (monotonic; subtract two readings). */
+unsigned long nexon_thread_calls(void);
+
 /* Breaker of this client (health, metrics, tests). */
 breaker_t *nexon_breaker(nexon_t *n);
 
