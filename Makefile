@@ -28,7 +28,7 @@ LDFLAGS := $(LDFLAGS_$(BUILD)) $(EXTRA_LDFLAGS)
 LIBS    := -levent -levent_pthreads -lcurl -lsqlite3 -lcrypto -lcjson -lz -lm -lpthread
 
 LIB_SRC  := $(wildcard src/base/*.c src/domain/*.c src/ops/*.c src/coord/*.c src/store/*.c \
-              src/upstream/*.c src/app/*.c src/jobs/*.c src/http/*.c)
+              src/upstream/*.c src/app/*.c src/jobs/*.c src/http/*.c src/auth/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c) src/main.c
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard bench/*.c)

@@ -75,6 +75,12 @@ typedef struct {
     /* wake every waiting taker and make later takes return COORD_ABSENT at once (shutdown) */
     void (*queue_close)(coord_t *c);
 
+    /* token bucket (SC-08): take one token from bucket `key` holding at most `capacity`, refilled
+     * continuously with `refill` tokens per period_ms. COORD_OK = allowed (*remaining = whole
+     * tokens left), COORD_BUSY = denied (*retry_after_ms until the next token), COORD_UNAVAILABLE. */
+    coord_rc_t (*rate_take)(coord_t *c, const char *key, int capacity, int refill, int64_t period_ms,
+                            int64_t *remaining, int64_t *retry_after_ms);
+
     void (*destroy)(coord_t *c);
 } coord_ops_t;
 
@@ -87,6 +93,7 @@ typedef struct {
     size_t queue_total_cap; /* V5_QUEUE_CAP, default 10000 */
     size_t queue_high_cap;  /* V5_HIGH_CAP, default 1000 */
     size_t max_markers;     /* bound of the marker map (default 100000); full -> COORD_UNAVAILABLE */
+    size_t max_buckets;     /* bound of the token-bucket map (default 100000) */
 } coord_local_opts_t;
 
 coord_t *coord_local_new(const coord_local_opts_t *opts);

@@ -146,6 +146,13 @@ typedef struct {
     int64_t expires_ms;
 } marker_t;
 
+typedef struct {
+    node_t node;      /* key = bucket key */
+    double tokens;
+    int64_t updated_ms;
+    int64_t full_ms;  /* when the bucket is full again if untouched (it may then be forgotten) */
+} bucket_t;
+
 typedef struct job_node {
     struct job_node *next;
     calc_job_t job;
@@ -170,6 +177,9 @@ typedef struct {
     size_t total_cap;
     size_t high_cap;
     bool closed;
+    pthread_mutex_t bmu;     /* token buckets */
+    strmap_t buckets;
+    size_t max_buckets;
 } coord_local_t;
 
 static coord_local_t *local_of(coord_t *c) { return (coord_local_t *)c; }
@@ -544,12 +554,89 @@ static void free_lease_node(node_t *n)
 
 static void free_marker_node(node_t *n) { marker_free((marker_t *)n); }
 
+/* ---- token buckets (SC-08, standalone form) --------------------------------------------- */
+
+/* A bucket that would be full again is equivalent to no bucket: forget those when the map is full. */
+static void forget_full_buckets(coord_local_t *c, int64_t now)
+{
+    for (size_t i = 0; i < c->buckets.nbuckets; i++) {
+        node_t **link = &c->buckets.buckets[i];
+        while (*link) {
+            bucket_t *b = (bucket_t *)*link;
+            if (b->full_ms <= now) {
+                *link = b->node.next;
+                c->buckets.count--;
+                free(b->node.key);
+                free(b);
+            } else {
+                link = &(*link)->next;
+            }
+        }
+    }
+}
+
+static bucket_t *bucket_get(coord_local_t *c, const char *key, int capacity, int64_t now)
+{
+    bucket_t *b = (bucket_t *)strmap_find(&c->buckets, key);
+    if (b)
+        return b;
+    if (c->buckets.count >= c->max_buckets)
+        forget_full_buckets(c, now);
+    if (c->buckets.count >= c->max_buckets)
+        return NULL;
+    b = calloc(1, sizeof *b);
+    if (!b || !(b->node.key = strdup(key))) {
+        free(b);
+        return NULL;
+    }
+    b->tokens = capacity;
+    b->updated_ms = now;
+    strmap_insert(&c->buckets, &b->node);
+    return b;
+}
+
+static coord_rc_t local_rate_take(coord_t *base, const char *key, int capacity, int refill, int64_t period_ms,
+                                  int64_t *remaining, int64_t *retry_after_ms)
+{
+    coord_local_t *c = local_of(base);
+    int64_t now = clock_mono_ms();
+    double per_ms = period_ms > 0 ? (double)refill / (double)period_ms : 0;
+    pthread_mutex_lock(&c->bmu);
+    bucket_t *b = bucket_get(c, key, capacity, now);
+    if (!b) {
+        pthread_mutex_unlock(&c->bmu);
+        return COORD_UNAVAILABLE;
+    }
+    b->tokens += (double)(now - b->updated_ms) * per_ms;
+    if (b->tokens > capacity)
+        b->tokens = capacity;
+    b->updated_ms = now;
+    coord_rc_t rc = COORD_BUSY;
+    if (b->tokens >= 1) {
+        b->tokens -= 1;
+        rc = COORD_OK;
+    }
+    *remaining = (int64_t)b->tokens;
+    *retry_after_ms = rc == COORD_OK || per_ms <= 0 ? 0 : (int64_t)((1 - b->tokens) / per_ms) + 1;
+    b->full_ms = per_ms > 0 ? now + (int64_t)((capacity - b->tokens) / per_ms) + 1 : INT64_MAX;
+    pthread_mutex_unlock(&c->bmu);
+    return rc;
+}
+
+static void free_bucket_node(node_t *n)
+{
+    free(n->key);
+    free(n);
+}
+
 /* Callers stop every taker (queue_close, join) before destroying. */
 static void local_destroy(coord_t *base)
 {
     coord_local_t *c = local_of(base);
     free_map(&c->leases, free_lease_node);
     free_map(&c->markers, free_marker_node);
+    free_map(&c->buckets, free_bucket_node);
+    pthread_mutex_destroy(&c->bmu);
     for (int p = 0; p < 2; p++) {
         for (job_node_t *n = c->fifo[p].head, *next; n; n = next) {
             next = n->next;
@@ -575,6 +662,7 @@ static const coord_ops_t LOCAL_OPS = {
     .queue_ack = local_queue_ack,
     .queue_depth = local_queue_depth,
     .queue_close = local_queue_close,
+    .rate_take = local_rate_take,
     .destroy = local_destroy,
 };
 
@@ -590,6 +678,7 @@ coord_t *coord_local_new(const coord_local_opts_t *opts)
     c->high_cap = opts && opts->queue_high_cap ? opts->queue_high_cap : DEFAULT_QUEUE_HIGH_CAP;
     c->max_markers = opts && opts->max_markers ? opts->max_markers : DEFAULT_MAX_MARKERS;
     c->earliest_expiry = INT64_MAX;
+    c->max_buckets = opts && opts->max_buckets ? opts->max_buckets : 100000;
 
     pthread_condattr_t attr;
     bool cv_ok = pthread_condattr_init(&attr) == 0;
@@ -598,11 +687,13 @@ coord_t *coord_local_new(const coord_local_opts_t *opts)
         cv_ok = pthread_cond_init(&c->qcv, &attr) == 0;
         pthread_condattr_destroy(&attr);
     }
-    bool maps_ok = strmap_init(&c->leases) & strmap_init(&c->markers);
-    if (!cv_ok || !maps_ok || pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->qmu, NULL) != 0) {
+    bool maps_ok = strmap_init(&c->leases) & strmap_init(&c->markers) & strmap_init(&c->buckets);
+    if (!cv_ok || !maps_ok || pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->qmu, NULL) != 0 ||
+        pthread_mutex_init(&c->bmu, NULL) != 0) {
         /* init failures of mutexes and condvars do not happen on Linux; memory is the real case */
         free(c->leases.buckets);
         free(c->markers.buckets);
+        free(c->buckets.buckets);
         if (cv_ok)
             pthread_cond_destroy(&c->qcv);
         free(c);

@@ -58,19 +58,43 @@ struct http_server {
     char *origins[MAX_ORIGINS];
     int n_origins;
     sf_t *sf_character;      /* coalesces cold V1 lookups per IGN */
+    pool_t *pool;            /* `http` pool: handler bodies that touch the store or the upstream */
+    l1cache_t *c_session;    /* `session` cache: 30 s (2.3.1) */
+    l1cache_t *c_admins;     /* `admins` cache: runtime admin set, 30 s */
+    char **bootstrap_admins; /* ADMIN_FINGERPRINTS, immutable */
+    size_t n_bootstrap_admins;
+    struct jwt_keyring *jwt; /* signing/verification key (auth.h) */
+    char fingerprint_secret[256];
+    mfam_t *m_ratelimit, *m_login, *m_refresh, *m_sessions, *m_likes, *m_donations, *m_points;
     mfam_t *m_req_seconds, *m_resp_bytes, *m_in_flight, *m_rejected, *m_view_reads, *m_enqueue;
 };
 
 typedef struct req_ctx req_ctx_t;
+
+typedef enum { AUTH_PUBLIC = 0, AUTH_OPTIONAL, AUTH_USER, AUTH_ADMIN } auth_level_t;
 
 /* One row of the route table (router.c). */
 typedef struct route {
     const char *method;       /* "GET", "POST" */
     const char *tmpl;         /* route template, also the metrics label */
     void (*handler)(req_ctx_t *c);
-    bool actuator;            /* exempt from admission (3.4 rule 3) */
-    bool has_body;            /* POST endpoints: body rules of 1.1 apply */
+    bool actuator;            /* exempt from admission and rate limits (3.4 rule 3, SC-08) */
+    bool has_body;            /* POST/DELETE endpoints: body rules of 1.1 apply */
+    auth_level_t auth;        /* who may call it (1.4 "Auth") */
+    int deadline_ms;          /* 0 = the default 10 s (3.1) */
 } route_t;
+
+/* The caller as resolved from `Authorization: Bearer` (1.3). */
+typedef struct {
+    bool authenticated;
+    bool admin;
+    bool store_unavailable;   /* the session store could not be read (M11: 503 S007 on protected routes) */
+    char session_id[37];
+    char fingerprint[65];
+    char account_id[65];
+    char *user_ign;           /* owned */
+    char *my_ocids_json;      /* owned: JSON array text */
+} principal_t;
 
 struct req_ctx {
     struct evhttp_request *req;   /* NULL once the client connection closed */
@@ -101,6 +125,19 @@ struct req_ctx {
     const char *code, *cache, *encoding;
     size_t bytes_out;
     int upstream_calls;
+    /* issue 4: caller, rate limit, path parameters, deferred responses built on a pool thread */
+    principal_t who;
+    char jwt_fgp[65];             /* fingerprint claim of a verified token (rate-limit key), "" if none */
+    long rl_remaining;            /* X-RateLimit-Remaining, -1 = omit */
+    char param[128];              /* {fingerprint} or {id} raw path parameter */
+    int64_t id_param;
+    void (*work)(struct req_ctx *c); /* pool-thread body of a deferred handler */
+    int out_status;
+    const char *out_code;         /* error code, NULL on success */
+    char out_arg[256];            /* error template argument */
+    const char *out_message;      /* raw error message (JSON errors), overrides the template */
+    int out_retry_after;
+    buf_t out_body;               /* success body (JSON) */
 };
 
 /* ---- server.c ---- */
@@ -122,6 +159,8 @@ void respond_json(req_ctx_t *c, int status, const char *json);
 /* Error JSON of 1.2. arg fills the %s of the template (NULL for none). retry_after 0 = none. */
 void respond_error(req_ctx_t *c, const char *code, const char *arg, int retry_after);
 void respond_empty(req_ctx_t *c, int status, int retry_after);
+/* The error JSON with a fixed message (JSON body errors of 1.1). */
+void respond_error_message(req_ctx_t *c, const char *code, const char *message);
 /* Send a gzip part to the client in its preferred encoding (inflate when gzip is not accepted). */
 void respond_gzip_part(req_ctx_t *c, cache_val_t *v, const unsigned char *gz, size_t len, bool stale);
 void respond_app_error(req_ctx_t *c, int app_rc);
@@ -141,6 +180,48 @@ void h_readiness(req_ctx_t *c);
 void h_health(req_ctx_t *c);
 void h_info(req_ctx_t *c);
 void h_prometheus(req_ctx_t *c);
+
+void h_like(req_ctx_t *c);
+void h_unlike(req_ctx_t *c);
+void h_like_status(req_ctx_t *c);
+void h_like_count(req_ctx_t *c);
+void h_login(req_ctx_t *c);
+void h_refresh(req_ctx_t *c);
+void h_logout(req_ctx_t *c);
+void h_me(req_ctx_t *c);
+void h_donation(req_ctx_t *c);
+void h_admins_list(req_ctx_t *c);
+void h_admins_add(req_ctx_t *c);
+void h_admins_remove(req_ctx_t *c);
+void h_dlq_page(req_ctx_t *c);
+void h_dlq_cursor(req_ctx_t *c);
+void h_dlq_count(req_ctx_t *c);
+void h_dlq_get(req_ctx_t *c);
+void h_dlq_reprocess(req_ctx_t *c);
+void h_dlq_discard(req_ctx_t *c);
+void h_test_alert(req_ctx_t *c);
+
+/* ---- deferred.c: run a handler body on the pool, answer on the loop ---- */
+/* Runs c->work on the `http` pool (503 S007 + Retry-After 60 when full). The work fills
+ * out_status/out_code/out_body; the answer is sent on the loop thread. */
+void defer_work(req_ctx_t *c, void (*work)(req_ctx_t *c));
+void out_error(req_ctx_t *c, const char *code, const char *arg);
+void out_error_retry(req_ctx_t *c, const char *code, const char *arg, int retry_after);
+/* Envelope {"success":true,"data":<data_json>}; data_json NULL omits "data". */
+void out_envelope(req_ctx_t *c, const char *data_json);
+/* JSON request body of at most MAX_BODY_BYTES with the 1.1 limits; NULL after out_error(C001). */
+struct cJSON *body_json(req_ctx_t *c);
+/* Resolve c->who from the Authorization header (pool thread: may read the store). */
+void principal_resolve(req_ctx_t *c);
+void principal_clear(principal_t *p);
+/* Is this fingerprint an admin (bootstrap list or runtime table through a 30 s cache)? */
+bool admin_is(struct http_server *s, const char *fingerprint);
+/* Enforce c->route->auth after principal_resolve; false = an error was recorded in out_*. */
+bool principal_allows(req_ctx_t *c);
+
+/* ---- ratelimit.c ---- */
+/* SC-08 on the loop thread: true = allowed (c->rl_remaining set), false = 429 sent. */
+bool rate_limit(req_ctx_t *c);
 
 /* ---- net.c ---- */
 bool cidr_parse_list(const char *list, cidr_t *out, int max, int *n, char *err, size_t errlen);

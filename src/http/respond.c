@@ -27,7 +27,28 @@ static const error_def_t ERRORS[] = {
     {"C007", 405, "Method %s not allowed"},
     {"C008", 413, "Request body exceeds %s bytes"},
     {"C009", 415, "Content-Type must be application/json"},
+    {"C003", 400, "포인트가 부족합니다 (보유: %s)"},
+    {"R001", 429, "요청 한도를 초과했습니다. %s초 후 다시 시도해주세요."},
+    {"A001", 401, "유효하지 않은 API Key입니다."},
+    {"A002", 403, "해당 캐릭터는 이 API Key 소유자의 캐릭터가 아닙니다 (IGN: %s)"},
+    {"A003", 403, "자신의 캐릭터에는 좋아요를 누를 수 없습니다."},
+    {"A005", 401, "인증이 필요합니다."},
     {"A006", 403, "접근 권한이 없습니다."},
+    {"A007", 404, "유효하지 않은 Admin입니다."},
+    {"A008", 404, "Admin의 Member 계정이 존재하지 않습니다."},
+    {"A009", 404, "발신자 Member 계정이 존재하지 않습니다 (uuid: %s)"},
+    {"A010", 401, "유효하지 않은 Refresh Token입니다."},
+    {"A011", 401, "Refresh Token이 만료되었습니다. 다시 로그인해주세요."},
+    {"A012", 401, "이미 사용된 토큰입니다. 보안을 위해 재로그인이 필요합니다."},
+    {"A013", 401, "세션이 만료되었습니다. 다시 로그인해주세요."},
+    {"A014", 400, "자기 자신의 Admin 권한은 제거할 수 없습니다."},
+    {"A015", 400, "Bootstrap Admin은 제거할 수 없습니다."},
+    {"A016", 404, "Admin not found: %s"},
+    {"I001", 409, "Idempotency-Key %s was already used with a different request"},
+    {"D001", 404, "해당 DLQ 항목을 찾을 수 없습니다 (ID: %s)"},
+    {"D002", 409, "Outbox row for request %s is still active"},
+    {"S002", 500, "치명적인 트랜잭션 오류가 발생했습니다. (%s)"},
+    {"S014", 503, "Like service temporarily unavailable"},
     {"A017", 403, "허용되지 않는 오리진입니다."},
     {"S001", 500, "서버 내부 오류가 발생했습니다. (%s)"},
     {"S004", 500, "데이터 처리 중 오류 발생 (%s)"},
@@ -152,17 +173,31 @@ static void now_rfc3339(char out[40])
     snprintf(out, 40, "%.20s.%03dZ", date, (int)(tv.tv_usec / 1000));
 }
 
+static void send_error(req_ctx_t *c, const error_def_t *e, const char *msg, int retry_after);
+
 void respond_error(req_ctx_t *c, const char *code, const char *arg, int retry_after)
 {
     if (!c->req)
         return;
     const error_def_t *e = find_error(code);
-    char msg[1024], ts[40];
+    char msg[1024];
     /* A template never leaves with a raw %s (1.2): a missing argument becomes "". */
     if (strstr(e->tmpl, "%s"))
         snprintf(msg, sizeof msg, e->tmpl, arg ? arg : "");
     else
         snprintf(msg, sizeof msg, "%s", e->tmpl);
+    send_error(c, e, msg, retry_after);
+}
+
+void respond_error_message(req_ctx_t *c, const char *code, const char *message)
+{
+    if (c->req)
+        send_error(c, find_error(code), message, 0);
+}
+
+static void send_error(req_ctx_t *c, const error_def_t *e, const char *msg, int retry_after)
+{
+    char ts[40];
     now_rfc3339(ts);
     buf_t b;
     buf_init(&b, 8192);

@@ -104,6 +104,38 @@ static const setting_t SETTINGS[] = {
     {"SHUTDOWN_DRAIN_S", T_INT, F(shutdown_drain_s), "25", 0, 300, "wait for in-flight work"},
     {"SHUTDOWN_FLUSH_S", T_INT, F(shutdown_flush_s), "15", 0, 300, "write-back flush budget"},
     {"SHUTDOWN_TOTAL_S", T_INT, F(shutdown_total_s), "50", 1, 900, "whole shutdown; hard exit 5 s later"},
+    {"JWT_SECRET", T_SECRET, F(jwt_secret), NULL, 0, 0, "HS256 key of access tokens (>= 32 bytes); standalone default: generated once and kept in the database"},
+    {"FINGERPRINT_SECRET", T_SECRET, F(fingerprint_secret), NULL, 0, 0, "HMAC key of API-key fingerprints; standalone default: generated once and kept in the database"},
+    {"ADMIN_FINGERPRINTS", T_STR, F(admin_fingerprints), "", 0, 0, "bootstrap admins: comma-separated 43-character fingerprints"},
+    {"JWT_TTL_S", T_INT, F(jwt_ttl_s), "900", 60, 86400, "access-token lifetime"},
+    {"JWT_LEEWAY_S", T_INT, F(jwt_leeway_s), "60", 0, 600, "clock leeway when validating tokens (M16)"},
+    {"REFRESH_TTL_S", T_INT, F(refresh_ttl_s), "604800", 60, 31536000, "refresh-token lifetime"},
+    {"SESSION_TTL_S", T_INT, F(session_ttl_s), "1800", 60, 604800, "sliding session lifetime"},
+    {"SESSION_TOUCH_S", T_INT, F(session_touch_s), "60", 1, 3600, "a session's expiry is advanced at most this often"},
+    {"RATE_LIMIT_ENABLED", T_BOOL, F(rate_limit_enabled), "true", 0, 0, "token-bucket rate limits per IP and per user"},
+    {"RL_IP_CAPACITY", T_INT, F(rl_ip_capacity), "100", 1, 1000000, "IP bucket capacity"},
+    {"RL_IP_REFILL", T_INT, F(rl_ip_refill), "10", 1, 1000000, "IP bucket tokens per period"},
+    {"RL_IP_PERIOD_S", T_INT, F(rl_ip_period_s), "6", 1, 3600, "IP bucket refill period"},
+    {"RL_USER_CAPACITY", T_INT, F(rl_user_capacity), "200", 1, 1000000, "user bucket capacity"},
+    {"RL_USER_REFILL", T_INT, F(rl_user_refill), "20", 1, 1000000, "user bucket tokens per period"},
+    {"RL_USER_PERIOD_S", T_INT, F(rl_user_period_s), "6", 1, 3600, "user bucket refill period"},
+    {"OUTBOX_RELAY_ENABLED", T_BOOL, F(outbox_relay_enabled), "true", 0, 0, "run the donation outbox relay"},
+    {"DONATION_NOTIFY_WEBHOOK_URL", T_SECRET, F(donation_notify_webhook_url), NULL, 0, 0, "optional webhook receiving each completed donation (POST JSON)"},
+    {"OUTBOX_BATCH", T_INT, F(outbox_batch), "100", 1, 10000, "rows claimed per relay batch"},
+    {"DONATION_OUTBOX_POLL_MS", T_INT, F(donation_outbox_poll_ms), "15000", 10, 3600000, "donation relay poll period"},
+    {"OUTBOX_BACKOFF_BASE_S", T_INT, F(outbox_backoff_base_s), "30", 0, 3600, "retry back-off base (x 2^retry)"},
+    {"OUTBOX_BACKOFF_MAX_S", T_INT, F(outbox_backoff_max_s), "3600", 0, 86400, "retry back-off cap"},
+    {"OUTBOX_STALE_S", T_INT, F(outbox_stale_s), "300", 1, 86400, "a PROCESSING claim older than this is reclaimed"},
+    {"OUTBOX_RECLAIM_PERIOD_S", T_INT, F(outbox_reclaim_period_s), "300", 1, 86400, "stalled-claim recovery period (J05)"},
+    {"OUTBOX_RETENTION_DAYS", T_INT, F(outbox_retention_days), "7", 1, 3650, "COMPLETED outbox rows kept"},
+    {"LIKE_FOLD_INTERVAL_MS", T_INT, F(like_fold_interval_ms), "5000", 10, 600000, "like-delta fold period (J01)"},
+    {"LIKE_FOLD_BATCH", T_INT, F(like_fold_batch), "1000", 1, 100000, "deltas folded per transaction"},
+    {"DB_LEASE_TTL_S", T_INT, F(db_lease_ttl_s), "30", 1, 3600, "DB-tier leader lease TTL"},
+    {"AUTH_PURGE_PERIOD_S", T_INT, F(auth_purge_period_s), "600", 1, 86400, "expired session / refresh-token purge period (J17)"},
+    {"ALERT_WEBHOOK_URL", T_SECRET, F(alert_webhook_url), NULL, 0, 0, "Discord-compatible webhook for alerts (unset: log only)"},
+    {"ALERT_DAILY_QUOTA", T_INT, F(alert_daily_quota), "200", 0, 1000000, "alert messages per day"},
+    {"ALERT_DEDUP_S", T_INT, F(alert_dedup_s), "300", 1, 86400, "same alert at most once per this window"},
+    {"ALERTS_TEST_ENDPOINT", T_BOOL, F(alerts_test_endpoint), "true", 0, 0, "enable POST /api/admin/test/alert"},
     {"LOG_LEVEL", T_STR, F(log_level), "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
     {"ACCESS_LOG_SAMPLE", T_DOUBLE, F(access_log_sample), "1.0", 0, 1, "fraction of successful requests logged"},
 };
@@ -283,6 +315,8 @@ bool config_load(config_t *c, int argc, char **argv, bool *help, char *err, size
             c->compute_queue = 500;
         if (!given("CORS_MAX_AGE_S", argc, argv))
             c->cors_max_age_s = 86400;
+        if (!given("ALERTS_TEST_ENDPOINT", argc, argv))
+            c->alerts_test_endpoint = false;
     }
     return cross_check(c, err, errlen);
 }

@@ -59,6 +59,21 @@ typedef struct {
     int v5_queue_cap, v5_high_cap, v5_workers, v5_high_only_workers, v5_view_ttl_h;
     /* shutdown */
     int shutdown_lb_grace_s, shutdown_drain_s, shutdown_flush_s, shutdown_total_s;
+    /* accounts and security (1.3, 1.7, SC-08, SC-25, SC-26) */
+    const char *jwt_secret, *fingerprint_secret, *admin_fingerprints;
+    int jwt_ttl_s, refresh_ttl_s, session_ttl_s, session_touch_s, jwt_leeway_s;
+    bool rate_limit_enabled;
+    int rl_ip_capacity, rl_ip_refill, rl_ip_period_s, rl_user_capacity, rl_user_refill, rl_user_period_s;
+    /* outbox, likes, jobs (SC-16, SC-18, 2.5) */
+    bool outbox_relay_enabled;
+    const char *donation_notify_webhook_url;
+    int outbox_batch, donation_outbox_poll_ms, outbox_backoff_base_s, outbox_backoff_max_s, outbox_stale_s,
+        outbox_retention_days, outbox_reclaim_period_s;
+    int like_fold_interval_ms, like_fold_batch, db_lease_ttl_s, auth_purge_period_s;
+    /* alerts (4.4, SC-29) */
+    const char *alert_webhook_url;
+    int alert_daily_quota, alert_dedup_s;
+    bool alerts_test_endpoint;
     /* logs */
     const char *log_level;
     double access_log_sample;

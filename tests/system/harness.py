@@ -121,6 +121,9 @@ class Service:
             "SHUTDOWN_LB_GRACE_S": "0",
             "ACCESS_LOG_SAMPLE": "1.0",
             "UPSTREAM_RETRY_WAIT_MS": "50",
+            # One loopback client sends everything here: the per-IP limiter (SC-08) would turn load
+            # tests into 429s. Tests of the limiter itself turn it on (M8).
+            "RATE_LIMIT_ENABLED": "false",
         }
         base.update({k: str(v) for k, v in env.items()})
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODE", "HTTP_", "SQLITE_"))}

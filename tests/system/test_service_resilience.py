@@ -443,7 +443,8 @@ def test_full_compute_queue_rejects_fast_and_keeps_the_fast_paths_fast(fake):
         assert metric_in(text, "work_rejected_total", pool="expectation") - rejected_before == len(rejected)
         assert metric_in(text, "http_server_rejected_total", reason="queue_full") - queue_full_before == 6
         assert metric_in(text, "expectation_computations_total", trigger="v4") - computations_before == 2
-        assert fake.calls()["paths"][EQUIP] == 3, "rejected work never reaches the upstream"
+        calls = fake.calls()["paths"]  # the warm character plus the 2 accepted ones
+        assert calls[ID] == 3 and calls[EQUIP] == 3, ("rejected work never reaches the upstream", calls)
         wait_until(lambda: svc.metric("work_active", pool="expectation") == 0, timeout=10,
                    message="the compute pool to go idle")
         assert svc.metric("work_queue_depth", pool="expectation") == 0

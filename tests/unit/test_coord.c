@@ -396,6 +396,49 @@ static void test_queue_close_wakes_taker(void **state)
     coord_free(c); /* frees it */
 }
 
+/* SC-08 token bucket: capacity first, then the refill rate; denied answers carry a retry time. */
+static void test_rate_bucket_capacity_refill_and_retry_after(void **state)
+{
+    (void)state;
+    coord_t *c = coord_local_new(NULL);
+    int64_t remaining = -1, retry = -1;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(c->ops->rate_take(c, "ip:1.2.3.4", 5, 1, 60000, &remaining, &retry), COORD_OK);
+        assert_int_equal(remaining, 4 - i);
+    }
+    assert_int_equal(c->ops->rate_take(c, "ip:1.2.3.4", 5, 1, 60000, &remaining, &retry), COORD_BUSY);
+    assert_int_equal(remaining, 0);
+    assert_true(retry > 59000 && retry <= 60001);
+    /* another key has its own bucket */
+    assert_int_equal(c->ops->rate_take(c, "ip:5.6.7.8", 5, 1, 60000, &remaining, &retry), COORD_OK);
+    /* a fast refill: 1 token per 20 ms comes back */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(c->ops->rate_take(c, "fast", 2, 1, 20, &remaining, &retry), COORD_OK);
+    int64_t deadline = clock_mono_ms() + 3000;
+    coord_rc_t rc;
+    while ((rc = c->ops->rate_take(c, "fast", 2, 1, 20, &remaining, &retry)) == COORD_BUSY && clock_mono_ms() < deadline)
+        assert_true(retry >= 1 && retry <= 21);
+    assert_int_equal(rc, COORD_OK);
+    coord_free(c);
+}
+
+/* The map is bounded: when full, buckets that would be full again are forgotten; otherwise UNAVAILABLE. */
+static void test_rate_bucket_map_is_bounded(void **state)
+{
+    (void)state;
+    coord_local_opts_t o = {.max_buckets = 3};
+    coord_t *c = coord_local_new(&o);
+    int64_t remaining, retry;
+    char key[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(c->ops->rate_take(c, key, 10, 1, 3600000, &remaining, &retry), COORD_OK);
+    }
+    assert_int_equal(c->ops->rate_take(c, "k3", 10, 1, 3600000, &remaining, &retry), COORD_UNAVAILABLE);
+    assert_int_equal(c->ops->rate_take(c, "k0", 10, 1, 3600000, &remaining, &retry), COORD_OK); /* existing still works */
+    coord_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +453,8 @@ int main(void)
         cmocka_unit_test(test_queue_take_timeout),
         cmocka_unit_test(test_queue_blocked_taker_gets_job),
         cmocka_unit_test(test_queue_close_wakes_taker),
+        cmocka_unit_test(test_rate_bucket_capacity_refill_and_retry_after),
+        cmocka_unit_test(test_rate_bucket_map_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
