@@ -55,12 +55,15 @@ typedef struct {
     ptable_t *tables;
     char tables_sha256[65];
     char instance_id[64];
+    char jwt_secret[512];          /* resolved at start (env, or generated and stored: M4) */
+    char fingerprint_secret[512];
     int64_t started_wall_ms;
 
     l1cache_t *c_ocid, *c_ocid_negative, *c_basic, *c_equipment, *c_expectation;
     sf_t *sf_ocid, *sf_basic, *sf_equipment, *sf_expectation;
     pool_t *compute;
     writeback_t *wb;
+    struct alerts *alerts;
 
     mfam_t *m_computations, *m_computation_seconds, *m_cooldown_hits;
 } app_t;

@@ -26,6 +26,11 @@
 #include "base/clock.h"
 #include "cli/cli.h"
 #include "http/server.h"
+#include "app/alert.h"
+#include "auth/auth.h"
+#include "jobs/maintenance.h"
+#include "jobs/relay.h"
+#include "jobs/scheduler.h"
 #include "jobs/v5.h"
 #include "ops/config.h"
 #include "ops/log.h"
@@ -37,6 +42,9 @@ typedef struct {
     app_t app;
     http_server_t *http;
     v5_workers_t *v5;
+    scheduler_t *sched;
+    relay_t *relay;
+    maint_t *maint;
     int lock_fd;
     struct event_base *control;
     int64_t shutdown_started_ms;
@@ -145,6 +153,73 @@ static int fail(const char *var_msg, int status)
     return status;
 }
 
+/* M4: a configured secret must be strong; in standalone mode without the production profile a
+ * missing one is generated once and kept in the database (so sessions survive restarts). */
+static bool resolve_secret(app_t *a, const char *name, const char *configured, char *out, size_t cap, char *err,
+                           size_t errlen)
+{
+    bool production = !strcmp(a->cfg->profile, "production");
+    if (configured && *configured) {
+        const char *why = auth_secret_problem(configured, production);
+        if (why) {
+            snprintf(err, errlen, "%s: %s", name, why);
+            return false;
+        }
+        snprintf(out, cap, "%s", configured);
+        return true;
+    }
+    if (production) {
+        snprintf(err, errlen, "%s: required with PROFILE=production", name);
+        return false;
+    }
+    char meta_key[64], generated[AUTH_FP_LEN + 1];
+    snprintf(meta_key, sizeof meta_key, "secret.%s", name);
+    if (a->store->ops->meta_get(a->store, meta_key, out, cap) == STORE_OK && out[0])
+        return true;
+    if (auth_random_b64url(generated) != 0 || a->store->ops->meta_put_if_absent(a->store, meta_key, generated) != STORE_OK ||
+        a->store->ops->meta_get(a->store, meta_key, out, cap) != STORE_OK) {
+        snprintf(err, errlen, "%s: not set and none could be generated", name);
+        return false;
+    }
+    log_emit(LOG_WARN, "main", "config", NULL, NULL, "%s is not set: generated one and stored it in the database", name);
+    return true;
+}
+
+static jobs_config_t jobs_config(const config_t *c)
+{
+    jobs_config_t j;
+    jobs_config_defaults(&j);
+    j.lease_ttl_ms = c->db_lease_ttl_s * 1000;
+    j.lease_renew_ms = j.lease_ttl_ms / 3;
+    j.fold_period_ms = c->like_fold_interval_ms;
+    j.fold_batch = c->like_fold_batch;
+    j.relay_period_ms = c->donation_outbox_poll_ms;
+    j.relay_batch = c->outbox_batch;
+    j.backoff_base_s = c->outbox_backoff_base_s;
+    j.backoff_max_s = c->outbox_backoff_max_s;
+    j.webhook_url = c->donation_notify_webhook_url;
+    j.reclaim_period_ms = c->outbox_reclaim_period_s * 1000;
+    j.reclaim_stale_ms = (int64_t)c->outbox_stale_s * 1000;
+    j.auth_purge_period_ms = c->auth_purge_period_s * 1000;
+    j.retention_keep_ms = (int64_t)c->outbox_retention_days * 86400 * 1000;
+    return j;
+}
+
+static int build_jobs(service_t *s, char *err, size_t errlen)
+{
+    jobs_config_t jc = jobs_config(&s->cfg);
+    app_t *a = &s->app;
+    s->sched = scheduler_new(a->store, a->metrics, &s->lc, a->instance_id, &jc);
+    s->maint = s->sched ? maint_new(a->store, a->metrics, &jc) : NULL;
+    s->relay = s->cfg.outbox_relay_enabled && s->sched ? relay_new(a->store, a->metrics, a->instance_id, &jc) : NULL;
+    if (!s->sched || !s->maint || !maint_register(s->maint, s->sched) || (s->relay && !relay_register(s->relay, s->sched)) ||
+        !scheduler_start(s->sched)) {
+        snprintf(err, errlen, "cannot start the background jobs");
+        return 1;
+    }
+    return 0;
+}
+
 static int build_app(service_t *s, char *err, size_t errlen)
 {
     app_t *a = &s->app;
@@ -163,6 +238,10 @@ static int build_app(service_t *s, char *err, size_t errlen)
     a->store = store_sqlite_open(c->sqlite_path, c->db_readers, err, errlen);
     if (!a->store)
         return 1;
+    if (!resolve_secret(a, "JWT_SECRET", c->jwt_secret, a->jwt_secret, sizeof a->jwt_secret, err, errlen) ||
+        !resolve_secret(a, "FINGERPRINT_SECRET", c->fingerprint_secret, a->fingerprint_secret,
+                        sizeof a->fingerprint_secret, err, errlen))
+        return CONFIG_EXIT;
     coord_local_opts_t co = {(size_t)c->v5_queue_cap, (size_t)c->v5_high_cap, 100000, 100000};
     a->coord = coord_local_new(&co);
     a->nexon = make_upstream(c, a->metrics);
@@ -187,12 +266,15 @@ static int build_app(service_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory building the service");
         return 1;
     }
+    alert_opts_t ao = {c->alert_webhook_url, c->alert_daily_quota, c->alert_dedup_s, a->instance_id};
+    a->alerts = alerts_new(&ao, a->store, a->coord, a->metrics);
     writeback_start(a->wb);
-    return 0;
+    return a->alerts ? 0 : 1;
 }
 
 static void free_app(app_t *a)
 {
+    alerts_free(a->alerts);
     if (a->compute)
         pool_free(a->compute);
     if (a->wb)
@@ -246,7 +328,8 @@ static void phase_done(service_t *s, const char *phase, int64_t t0)
 
 static bool work_in_flight(service_t *s)
 {
-    return http_server_inflight(s->http) > 0 || pool_busy(s->app.compute) > 0 || (s->v5 && v5_busy(s->v5) > 0);
+    return http_server_inflight(s->http) > 0 || http_server_busy(s->http) > 0 || pool_busy(s->app.compute) > 0 ||
+           (s->v5 && v5_busy(s->v5) > 0);
 }
 
 static void sleep_ms(int ms)
@@ -267,6 +350,10 @@ static int shutdown_service(service_t *s)
     set_state(s, LC_DRAINING);
     if (s->v5)
         v5_stop_taking(s->v5);
+    if (s->sched)
+        scheduler_stop_starting(s->sched);
+    if (s->relay)
+        relay_stop_claiming(s->relay);
     phase_done(s, "stop_admitting", t0);
     t0 = clock_mono_ms();
     sleep_ms(s->cfg.shutdown_lb_grace_s * 1000);
@@ -277,6 +364,10 @@ static int shutdown_service(service_t *s)
     while (work_in_flight(s) && clock_mono_ms() - t0 < (int64_t)s->cfg.shutdown_drain_s * 1000)
         sleep_ms(20);
     size_t left_requests = http_server_inflight(s->http);
+    if (s->sched) {
+        int64_t left_ms = (int64_t)s->cfg.shutdown_drain_s * 1000 - (clock_mono_ms() - t0);
+        scheduler_wait_idle(s->sched, left_ms > 0 ? left_ms : 0);
+    }
     phase_done(s, "drain", t0);
     /* 4: flush the write-back buffer. */
     t0 = clock_mono_ms();
@@ -289,8 +380,15 @@ static int shutdown_service(service_t *s)
              "write-back: accepted=%llu flushed=%llu superseded=%llu sync_written=%llu dropped=%llu pending=%llu",
              (unsigned long long)st.accepted, (unsigned long long)st.flushed, (unsigned long long)st.superseded,
              (unsigned long long)st.sync_written, (unsigned long long)st.dropped, (unsigned long long)st.pending);
+    if (s->sched)
+        scheduler_run_final(s->sched, JOB_LIKE_FOLD); /* last fold pass if this instance holds like-fold */
     phase_done(s, "flush", t0);
-    /* 5: no leases are held by a standalone instance in this version. 6: close. */
+    /* 5: release the DB leases this instance holds. */
+    t0 = clock_mono_ms();
+    if (s->sched)
+        scheduler_release_leases(s->sched);
+    phase_done(s, "release_leases", t0);
+    /* 6: close. */
     t0 = clock_mono_ms();
     http_server_stop(s->http);
     v5_free(s->v5);
@@ -299,6 +397,12 @@ static int shutdown_service(service_t *s)
     s->app.compute = NULL;
     http_server_free(s->http);
     s->http = NULL;
+    relay_free(s->relay);
+    maint_free(s->maint);
+    scheduler_free(s->sched);
+    s->relay = NULL;
+    s->maint = NULL;
+    s->sched = NULL;
     phase_done(s, "close", t0);
     set_state(s, LC_STOPPED);
     log_emit(LOG_INFO, "main", "shutdown", NULL, NULL, "stopped (left: requests=%zu records=%zu)", left_requests,
@@ -382,6 +486,8 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     int rc = build_app(s, err, sizeof err);
+    if (rc == 0)
+        rc = build_jobs(s, err, sizeof err);
     if (rc == 0) {
         s->http = http_server_new(&s->app, err, sizeof err);
         if (!s->http || http_server_start(s->http) != 0)
@@ -395,6 +501,9 @@ int cmd_serve(int argc, char **argv)
         fail(err, rc);
         if (s->http)
             http_server_free(s->http);
+        relay_free(s->relay);
+        maint_free(s->maint);
+        scheduler_free(s->sched);
     }
     free_app(&s->app);
     curl_global_cleanup();

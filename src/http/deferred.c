@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/jw.h"
@@ -40,6 +41,17 @@ void out_envelope(req_ctx_t *c, const char *data_json)
     c->out_status = 200;
 }
 
+static void answer_gzip(req_ctx_t *c)
+{
+    cache_val_t *v = cache_val_new(c->out_body.data, c->out_body.len, 0);
+    if (!v) {
+        respond_error(c, "S001", c->corr, 0);
+        return;
+    }
+    respond_gzip_part(c, v, v->data, v->len, false);
+    cache_val_release(v);
+}
+
 static void answer(void *arg)
 {
     req_ctx_t *c = arg;
@@ -48,8 +60,12 @@ static void answer(void *arg)
             respond_error_message(c, c->out_code, c->out_message);
         else if (c->out_code)
             respond_error(c, c->out_code, c->out_arg[0] ? c->out_arg : NULL, c->out_retry_after);
+        else if (c->out_empty)
+            respond_empty(c, c->out_status, c->out_retry_after);
         else if (!buf_ok(&c->out_body) || c->out_body.len == 0)
             respond_error(c, "S001", c->corr, 0);
+        else if (c->out_gzip)
+            answer_gzip(c);
         else
             respond_bytes(c, c->out_status ? c->out_status : 200, "application/json; charset=utf-8",
                           c->out_body.data, c->out_body.len, NULL);
@@ -71,9 +87,36 @@ static void expire(void *arg)
     http_worker_post(c->w, answer, c);
 }
 
+static char *dup_header(req_ctx_t *c, const char *name)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(c->req), name);
+    return v ? strdup(v) : NULL;
+}
+
+/* Everything the pool thread may read, copied while the request is known to be alive. */
+static void snapshot_request(req_ctx_t *c)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    c->in_body_len = in ? evbuffer_get_length(in) : 0;
+    if (c->in_body_len) {
+        c->in_body = malloc(c->in_body_len + 1);
+        if (c->in_body) {
+            evbuffer_copyout(in, c->in_body, c->in_body_len);
+            c->in_body[c->in_body_len] = '\0';
+        } else {
+            c->in_body_len = 0;
+        }
+    }
+    c->in_authorization = dup_header(c, "Authorization");
+    c->in_idempotency_key = dup_header(c, "Idempotency-Key");
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(c->req));
+    c->in_query = q ? strdup(q) : NULL;
+}
+
 void defer_work(req_ctx_t *c, void (*work)(req_ctx_t *c))
 {
     c->work = work;
+    snapshot_request(c);
     buf_init(&c->out_body, 16u << 20);
     req_go_async(c);
     if (!pool_submit(c->srv->pool, run, expire, c, c->deadline_ms)) {
@@ -102,14 +145,11 @@ static bool within_limits(const cJSON *j, int depth)
 
 cJSON *body_json(req_ctx_t *c)
 {
-    struct evbuffer *in = c->req ? evhttp_request_get_input_buffer(c->req) : NULL;
-    size_t len = in ? evbuffer_get_length(in) : 0;
-    if (len == 0) {
+    if (!c->in_body || c->in_body_len == 0) {
         out_error(c, "C001", "body: required");
         return NULL;
     }
-    const char *data = (const char *)evbuffer_pullup(in, -1);
-    cJSON *j = data ? cJSON_ParseWithLength(data, len) : NULL;
+    cJSON *j = cJSON_ParseWithLength(c->in_body, c->in_body_len);
     if (!j) {
         c->out_code = "C001";
         c->out_message = "Invalid JSON format";

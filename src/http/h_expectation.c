@@ -340,9 +340,9 @@ static bool answer_failure_marker(req_ctx_t *c)
     if (a->coord->ops->marker_get(a->coord, key, code, sizeof code) != COORD_OK)
         return false;
     if (!strcmp(code, "C002"))
-        respond_error(c, "C002", c->ign, 0);
+        out_error(c, "C002", c->ign);
     else
-        respond_error(c, "S005", "Nexon Open API", 30);
+        out_error_retry(c, "S005", "Nexon Open API", 30);
     return true;
 }
 
@@ -360,17 +360,20 @@ static bool answer_view(req_ctx_t *c, bool *db_down)
     bool fresh = clock_wall_ms() - v.calculated_ms <= (int64_t)a->cfg->v5_view_ttl_h * 3600 * 1000;
     mfam_add(c->srv->m_view_reads, MX_LV(fresh ? "hit" : "expired"), 1);
     if (fresh) {
-        cache_val_t *val = cache_val_new(v.body_gzip, v.body_gzip_len, v.calculated_ms);
-        if (val) {
-            c->cache = "none";
-            respond_gzip_part(c, val, val->data, val->len, false);
-            cache_val_release(val);
-        } else {
-            respond_error(c, "S001", c->corr, 0);
-        }
+        buf_reset(&c->out_body);
+        buf_append(&c->out_body, v.body_gzip, v.body_gzip_len);
+        c->out_gzip = true;
+        c->out_status = 200;
     }
     store_view_clear(&v);
     return fresh;
+}
+
+static void accepted(req_ctx_t *c)
+{
+    c->out_status = 202;
+    c->out_empty = true;
+    c->out_retry_after = 2;
 }
 
 /* Admission (M17): marker first, then the queue; the marker is removed when the queue refuses. */
@@ -383,73 +386,90 @@ static void enqueue_job(req_ctx_t *c, bool force, bool marker_set)
         coord_rc_t m = a->coord->ops->marker_set_nx(a->coord, key, c->corr, 120000);
         if (m == COORD_EXISTS) {
             mfam_add(c->srv->m_enqueue, MX_LV("HIGH", "coalesced"), 1);
-            respond_empty(c, 202, 2);
+            accepted(c);
             return;
         }
         if (m != COORD_OK) {
             mfam_add(c->srv->m_enqueue, MX_LV("HIGH", "unavailable"), 1);
-            respond_error(c, "S007", NULL, 30);
+            out_error_retry(c, "S007", NULL, 30);
             return;
         }
     }
     calc_job_t job = {.force = force, .prio = PRIO_HIGH, .enqueued_ms = clock_wall_ms()};
-    uint64_t r1 = worker_rand(c->w), r2 = worker_rand(c->w);
-    snprintf(job.job_id, sizeof job.job_id, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(r1 >> 32),
-             (unsigned)(r1 & 0xFFFF), (unsigned)((r1 >> 16) & 0xFFF), (unsigned)(r2 & 0xFFF),
-             (unsigned long long)(r2 >> 16) & 0xFFFFFFFFFFFFULL);
+    auth_uuid4(job.job_id);
     snprintf(job.ign, sizeof job.ign, "%s", c->ign);
     snprintf(job.correlation_id, sizeof job.correlation_id, "%.64s", c->corr);
     coord_rc_t q = a->coord->ops->queue_offer(a->coord, &job);
     if (q == COORD_OK) {
         mfam_add(c->srv->m_enqueue, MX_LV("HIGH", "enqueued"), 1);
-        respond_empty(c, 202, 2);
+        accepted(c);
         return;
     }
     a->coord->ops->marker_del(a->coord, key);
     if (q == COORD_FULL) {
         mfam_add(c->srv->m_enqueue, MX_LV("HIGH", "full"), 1);
         mfam_add(c->srv->m_rejected, MX_LV("queue_full"), 1);
-        respond_error(c, "S018", NULL, 10);
+        out_error_retry(c, "S018", NULL, 10);
     } else {
         mfam_add(c->srv->m_enqueue, MX_LV("HIGH", "unavailable"), 1);
-        respond_error(c, "S007", NULL, 30);
+        out_error_retry(c, "S007", NULL, 30);
     }
+}
+
+static void work_v5(req_ctx_t *c)
+{
+    if (!principal_allows(c) || answer_failure_marker(c))
+        return;
+    bool db_down = false;
+    if (answer_view(c, &db_down))
+        return;
+    if (db_down)
+        out_error_retry(c, "S007", NULL, 30);
+    else
+        enqueue_job(c, false, false);
+}
+
+static void work_v5_recalculate(req_ctx_t *c)
+{
+    if (!principal_allows(c))
+        return;
+    app_t *a = app_of(c);
+    if (!cooldown_allows(c)) {
+        accepted(c); /* inside the cool-down: accepted, no new work */
+        return;
+    }
+    if (a->store->ops->view_delete_by_ign(a->store, c->ign) == STORE_UNAVAILABLE) {
+        out_error_retry(c, "S007", NULL, 30);
+        return;
+    }
+    char key[MARKER_KEY_MAX];
+    marker_key(key, "v5fail", c->ign);
+    a->coord->ops->marker_del(a->coord, key);
+    marker_key(key, "v5job", c->ign);
+    if (a->coord->ops->marker_set(a->coord, key, c->corr, 120000) != COORD_OK)
+        out_error_retry(c, "S007", NULL, 30);
+    else
+        enqueue_job(c, true, true);
+}
+
+static void v5_disabled(req_ctx_t *c)
+{
+    respond_error(c, "C006", c->path, 0);
+    req_done(c);
 }
 
 void h_v5_expectation(req_ctx_t *c)
 {
-    if (!app_of(c)->cfg->v5_enabled) {
-        respond_error(c, "C006", evhttp_request_get_uri(c->req), 0);
-    } else if (!answer_failure_marker(c)) {
-        bool db_down = false;
-        if (!answer_view(c, &db_down)) {
-            if (db_down)
-                respond_error(c, "S007", NULL, 30);
-            else
-                enqueue_job(c, false, false);
-        }
-    }
-    req_done(c);
+    if (!app_of(c)->cfg->v5_enabled)
+        v5_disabled(c);
+    else
+        defer_work(c, work_v5);
 }
 
 void h_v5_recalculate(req_ctx_t *c)
 {
-    app_t *a = app_of(c);
-    if (!a->cfg->v5_enabled) {
-        respond_error(c, "C006", evhttp_request_get_uri(c->req), 0);
-    } else if (!cooldown_allows(c)) {
-        respond_empty(c, 202, 2); /* inside the cool-down: accepted, no new work */
-    } else if (a->store->ops->view_delete_by_ign(a->store, c->ign) == STORE_UNAVAILABLE) {
-        respond_error(c, "S007", NULL, 30);
-    } else {
-        char key[MARKER_KEY_MAX];
-        marker_key(key, "v5fail", c->ign);
-        a->coord->ops->marker_del(a->coord, key);
-        marker_key(key, "v5job", c->ign);
-        if (a->coord->ops->marker_set(a->coord, key, c->corr, 120000) != COORD_OK)
-            respond_error(c, "S007", NULL, 30);
-        else
-            enqueue_job(c, true, true);
-    }
-    req_done(c);
+    if (!app_of(c)->cfg->v5_enabled)
+        v5_disabled(c);
+    else
+        defer_work(c, work_v5_recalculate);
 }

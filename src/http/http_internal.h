@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "app/app.h"
+#include "auth/auth.h"
 #include "base/buf.h"
 #include "coord/singleflight.h"
 #include "http/server.h"
@@ -63,9 +64,9 @@ struct http_server {
     l1cache_t *c_admins;     /* `admins` cache: runtime admin set, 30 s */
     char **bootstrap_admins; /* ADMIN_FINGERPRINTS, immutable */
     size_t n_bootstrap_admins;
-    struct jwt_keyring *jwt; /* signing/verification key (auth.h) */
-    char fingerprint_secret[256];
-    mfam_t *m_ratelimit, *m_login, *m_refresh, *m_sessions, *m_likes, *m_donations, *m_points;
+    jwt_keyring_t *jwt;      /* signing/verification keys (auth.h) */
+    char fingerprint_secret[512];
+    mfam_t *m_ratelimit, *m_login, *m_refresh, *m_sessions, *m_likes, *m_donations, *m_points, *m_dlq_actions;
     mfam_t *m_req_seconds, *m_resp_bytes, *m_in_flight, *m_rejected, *m_view_reads, *m_enqueue;
 };
 
@@ -132,12 +133,21 @@ struct req_ctx {
     char param[128];              /* {fingerprint} or {id} raw path parameter */
     int64_t id_param;
     void (*work)(struct req_ctx *c); /* pool-thread body of a deferred handler */
+    /* copies taken on the loop thread before deferring: the pool never reads the evhttp request,
+     * which the loop may free when the client disconnects */
+    char *in_body;
+    size_t in_body_len;
+    char *in_authorization;       /* Authorization header or NULL */
+    char *in_idempotency_key;     /* Idempotency-Key header or NULL */
+    char *in_query;               /* query string or NULL */
     int out_status;
     const char *out_code;         /* error code, NULL on success */
     char out_arg[256];            /* error template argument */
     const char *out_message;      /* raw error message (JSON errors), overrides the template */
     int out_retry_after;
-    buf_t out_body;               /* success body (JSON) */
+    buf_t out_body;               /* success body (JSON, or gzip bytes when out_gzip) */
+    bool out_gzip;                /* out_body is gzip: negotiated like cached bodies */
+    bool out_empty;               /* success with an empty body (202) */
 };
 
 /* ---- server.c ---- */
@@ -211,11 +221,18 @@ void out_error_retry(req_ctx_t *c, const char *code, const char *arg, int retry_
 void out_envelope(req_ctx_t *c, const char *data_json);
 /* JSON request body of at most MAX_BODY_BYTES with the 1.1 limits; NULL after out_error(C001). */
 struct cJSON *body_json(req_ctx_t *c);
+/* A valid access token in this Authorization header value (signature, claims, leeway)? */
+bool principal_verify_token(struct http_server *s, const char *authorization, jwt_claims_t *claims);
 /* Resolve c->who from the Authorization header (pool thread: may read the store). */
 void principal_resolve(req_ctx_t *c);
 void principal_clear(principal_t *p);
 /* Is this fingerprint an admin (bootstrap list or runtime table through a 30 s cache)? */
 bool admin_is(struct http_server *s, const char *fingerprint);
+bool admin_is_bootstrap(struct http_server *s, const char *fingerprint);
+/* ^[A-Za-z0-9_-]{43}$ (h_donation.c) */
+bool valid_fingerprint(const char *s);
+/* Query parameter of the copied query string: true when present (value copied, truncated). */
+bool query_param(req_ctx_t *c, const char *name, char *value, size_t cap);
 /* Enforce c->route->auth after principal_resolve; false = an error was recorded in out_*. */
 bool principal_allows(req_ctx_t *c);
 

@@ -95,6 +95,11 @@ void respond_common_headers(req_ctx_t *c)
         evhttp_add_header(h, "Access-Control-Allow-Credentials", "true");
         evhttp_add_header(h, "Vary", "Origin");
     }
+    if (c->rl_remaining >= 0) {
+        char rl[24];
+        snprintf(rl, sizeof rl, "%ld", c->rl_remaining);
+        evhttp_add_header(h, "X-RateLimit-Remaining", rl);
+    }
     if (atomic_load(&c->srv->listener_closed))
         evhttp_add_header(h, "Connection", "close"); /* 3.5 phase 2: keep-alive clients move on */
 }

@@ -18,19 +18,39 @@
 #define IGN_MAX_CHARS 30
 #define MAX_SEGMENTS 12
 
+/* Exact paths, matched in order: /api/admin/dlq/v2 and /count come before /api/admin/dlq/{id} (1.4). */
 static const route_t ROUTES[] = {
-    {"GET", "/api/v1/characters/{userIgn}", h_v1_character, false, false},
-    {"GET", "/api/v4/characters/{userIgn}/expectation", h_v4_expectation, false, false},
-    {"GET", "/api/v4/characters/{userIgn}/expectation/preset/{presetNo}", h_v4_preset, false, false},
-    {"POST", "/api/v4/characters/{userIgn}/expectation/recalculate", h_v4_recalculate, false, true},
-    {"GET", "/api/v5/characters/{userIgn}/expectation", h_v5_expectation, false, false},
-    {"POST", "/api/v5/characters/{userIgn}/expectation/recalculate", h_v5_recalculate, false, true},
-    {"GET", "/actuator/health", h_health, true, false},
-    {"GET", "/actuator/health/liveness", h_liveness, true, false},
-    {"GET", "/actuator/health/readiness", h_readiness, true, false},
-    {"GET", "/actuator/info", h_info, true, false},
-    {"GET", "/actuator/prometheus", h_prometheus, true, false},
-    {"GET", "/metrics", h_prometheus, true, false},
+    {"GET", "/api/v1/characters/{userIgn}", h_v1_character, false, false, AUTH_PUBLIC, 30000},
+    {"GET", "/api/v4/characters/{userIgn}/expectation", h_v4_expectation, false, false, AUTH_PUBLIC, 30000},
+    {"GET", "/api/v4/characters/{userIgn}/expectation/preset/{presetNo}", h_v4_preset, false, false, AUTH_PUBLIC, 30000},
+    {"POST", "/api/v4/characters/{userIgn}/expectation/recalculate", h_v4_recalculate, false, true, AUTH_PUBLIC, 30000},
+    {"GET", "/api/v5/characters/{userIgn}/expectation", h_v5_expectation, false, false, AUTH_USER, 0},
+    {"POST", "/api/v5/characters/{userIgn}/expectation/recalculate", h_v5_recalculate, false, true, AUTH_USER, 0},
+    {"POST", "/api/v2/characters/{userIgn}/like", h_like, false, true, AUTH_USER, 0},
+    {"DELETE", "/api/v2/characters/{userIgn}/like", h_unlike, false, true, AUTH_USER, 0},
+    {"GET", "/api/v2/characters/{userIgn}/like/status", h_like_status, false, false, AUTH_OPTIONAL, 0},
+    {"GET", "/api/v2/characters/{userIgn}/like/count", h_like_count, false, false, AUTH_PUBLIC, 0},
+    {"POST", "/auth/login", h_login, false, true, AUTH_PUBLIC, 15000},
+    {"POST", "/auth/refresh", h_refresh, false, true, AUTH_PUBLIC, 0},
+    {"DELETE", "/auth/logout", h_logout, false, true, AUTH_USER, 0},
+    {"GET", "/auth/me", h_me, false, false, AUTH_USER, 0},
+    {"POST", "/api/v2/donation/coffee", h_donation, false, true, AUTH_USER, 0},
+    {"GET", "/api/admin/admins", h_admins_list, false, false, AUTH_ADMIN, 0},
+    {"POST", "/api/admin/admins", h_admins_add, false, true, AUTH_ADMIN, 0},
+    {"DELETE", "/api/admin/admins/{fingerprint}", h_admins_remove, false, true, AUTH_ADMIN, 0},
+    {"GET", "/api/admin/dlq", h_dlq_page, false, false, AUTH_ADMIN, 0},
+    {"GET", "/api/admin/dlq/v2", h_dlq_cursor, false, false, AUTH_ADMIN, 0},
+    {"GET", "/api/admin/dlq/count", h_dlq_count, false, false, AUTH_ADMIN, 0},
+    {"GET", "/api/admin/dlq/{id}", h_dlq_get, false, false, AUTH_ADMIN, 0},
+    {"POST", "/api/admin/dlq/{id}/reprocess", h_dlq_reprocess, false, true, AUTH_ADMIN, 0},
+    {"DELETE", "/api/admin/dlq/{id}", h_dlq_discard, false, true, AUTH_ADMIN, 0},
+    {"POST", "/api/admin/test/alert", h_test_alert, false, true, AUTH_ADMIN, 0},
+    {"GET", "/actuator/health", h_health, true, false, AUTH_PUBLIC, 0},
+    {"GET", "/actuator/health/liveness", h_liveness, true, false, AUTH_PUBLIC, 0},
+    {"GET", "/actuator/health/readiness", h_readiness, true, false, AUTH_PUBLIC, 0},
+    {"GET", "/actuator/info", h_info, true, false, AUTH_PUBLIC, 0},
+    {"GET", "/actuator/prometheus", h_prometheus, true, false, AUTH_PUBLIC, 0},
+    {"GET", "/metrics", h_prometheus, true, false, AUTH_PUBLIC, 0},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -221,6 +241,7 @@ static void split_path(const char *path, segments_t *s)
 /* Does the template match the segments? Captures {userIgn} and {presetNo} raw segments. */
 static bool template_match(const char *tmpl, const segments_t *s, int *ign_seg, int *preset_seg)
 {
+    /* {presetNo}, {fingerprint} and {id} all land in preset_seg: one route has at most one of them. */
     segments_t t;
     split_path(tmpl, &t);
     if (t.count != s->count)
@@ -235,6 +256,7 @@ static bool template_match(const char *tmpl, const segments_t *s, int *ign_seg, 
         }
         if (t.n[i] != s->n[i] || memcmp(t.p[i], s->p[i], t.n[i]) != 0)
             return false;
+
     }
     return true;
 }
@@ -307,6 +329,28 @@ static bool bind_params(req_ctx_t *c, const segments_t *s, int ign_seg, int pres
             return false;
         }
     }
+    if (preset_seg >= 0 && strstr(c->route->tmpl, "{fingerprint}")) {
+        if (s->n[preset_seg] >= sizeof c->param) {
+            respond_error(c, "C001", "fingerprint: must be 43 Base64URL characters", 0);
+            return false;
+        }
+        memcpy(c->param, s->p[preset_seg], s->n[preset_seg]);
+        c->param[s->n[preset_seg]] = '\0';
+        return true;
+    }
+    if (preset_seg >= 0 && strstr(c->route->tmpl, "{id}")) {
+        char tmp[32] = "";
+        char *end = NULL;
+        if (s->n[preset_seg] > 0 && s->n[preset_seg] < 20)
+            memcpy(tmp, s->p[preset_seg], s->n[preset_seg]);
+        long long v = tmp[0] >= '1' && tmp[0] <= '9' ? strtoll(tmp, &end, 10) : 0;
+        if (v <= 0 || !end || *end) {
+            respond_error(c, "C001", "id: must be a positive integer", 0);
+            return false;
+        }
+        c->id_param = v;
+        return true;
+    }
     if (preset_seg >= 0) {
         char tmp[8] = "";
         if (s->n[preset_seg] == 1)
@@ -330,6 +374,7 @@ static req_ctx_t *new_context(struct evhttp_request *req, http_worker_t *w)
     c->srv = w->srv;
     c->start_us = clock_mono_us();
     c->deadline_ms = c->start_us / 1000 + 10000;
+    c->rl_remaining = -1;
     c->method = method_name(evhttp_request_get_command(req));
     snprintf(c->path, sizeof c->path, "%s", evhttp_request_get_uri(req));
     buf_init(&c->leader_body, 64u << 20);
@@ -411,6 +456,12 @@ void router_dispatch(struct evhttp_request *req, void *arg)
         }
     }
     mfam_set(c->srv->m_in_flight, NULL, (double)atomic_load(&c->srv->inflight));
+    if (c->route->deadline_ms)
+        c->deadline_ms = c->start_us / 1000 + c->route->deadline_ms;
+    if (!c->route->actuator && !rate_limit(c)) {
+        req_done(c);
+        return;
+    }
     if ((c->route->has_body && !body_rules(c)) || !bind_params(c, &s, ign_seg, preset_seg)) {
         req_done(c);
         return;

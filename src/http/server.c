@@ -156,6 +156,12 @@ void req_done(req_ctx_t *c)
     if (c->result)
         cache_val_release(c->result);
     buf_dispose(&c->leader_body);
+    buf_dispose(&c->out_body);
+    free(c->in_body);
+    free(c->in_authorization);
+    free(c->in_idempotency_key);
+    free(c->in_query);
+    principal_clear(&c->who);
     if (c->timer)
         event_free(c->timer);
     free(c);
@@ -273,7 +279,49 @@ static void declare_metrics(http_server_t *s, metrics_t *m)
     s->m_in_flight = metrics_gauge(m, "http_server_requests_in_flight", "HTTP requests being served.", "");
     s->m_rejected = metrics_counter(m, "http_server_rejected_total", "HTTP requests refused before work.", "reason");
     s->m_view_reads = metrics_counter(m, "expectation_view_reads_total", "V5 read-model lookups.", "result");
+    s->m_ratelimit = metrics_counter(m, "ratelimit_decisions_total", "Rate-limit decisions (SC-08).", "scope,result,mode");
+    s->m_login = metrics_counter(m, "auth_login_total", "Login outcomes (E11).", "result");
+    s->m_refresh = metrics_counter(m, "auth_refresh_total", "Refresh outcomes (E12).", "result");
+    s->m_sessions = metrics_counter(m, "auth_session_lookups_total", "Session lookups (SC-25).", "source,result");
+    s->m_likes = metrics_counter(m, "like_operations_total", "Like and unlike outcomes (E07, E08).", "op,result");
+    s->m_donations = metrics_counter(m, "donation_requests_total", "Donation outcomes (E15).", "result");
+    s->m_points = metrics_counter(m, "donation_points_transferred_total", "Points moved by donations.", "");
+    s->m_dlq_actions = metrics_counter(m, "dlq_admin_actions_total", "DLQ admin actions.", "queue,action");
     s->m_enqueue = metrics_counter(m, "calc_enqueue_total", "V5 enqueue attempts.", "priority,result");
+}
+
+/* Bootstrap admins, keys, the `http` pool and the session/admin caches (issue 4). */
+static bool setup_accounts(http_server_t *s, char *err, size_t errlen)
+{
+    const config_t *cfg = s->cfg;
+    char *copy = strdup(cfg->admin_fingerprints ? cfg->admin_fingerprints : ""), *save = NULL;
+    size_t cap = 16;
+    s->bootstrap_admins = calloc(cap, sizeof *s->bootstrap_admins);
+    for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t; t = strtok_r(NULL, ", ", &save)) {
+        if (!valid_fingerprint(t)) {
+            snprintf(err, errlen, "ADMIN_FINGERPRINTS: '%.8s...' is not a 43-character fingerprint", t);
+            free(copy);
+            return false;
+        }
+        if (s->n_bootstrap_admins == cap) {
+            cap *= 2;
+            s->bootstrap_admins = realloc(s->bootstrap_admins, cap * sizeof *s->bootstrap_admins);
+        }
+        s->bootstrap_admins[s->n_bootstrap_admins++] = strdup(t);
+    }
+    free(copy);
+    s->jwt = calloc(1, sizeof *s->jwt);
+    if (!s->jwt || jwt_keyring_add(s->jwt, s->app->jwt_secret) != 0) {
+        snprintf(err, errlen, "JWT_SECRET: cannot set up the signing key");
+        return false;
+    }
+    snprintf(s->fingerprint_secret, sizeof s->fingerprint_secret, "%s", s->app->fingerprint_secret);
+    cache_def_t sess = {"session", 30, 100000, (size_t)cfg->cache_l1_max_bytes, 0};
+    cache_def_t adm = {"admins", 30, 1, (size_t)cfg->cache_l1_max_bytes, 0};
+    s->c_session = l1_new(&sess, s->app->metrics);
+    s->c_admins = l1_new(&adm, s->app->metrics);
+    s->pool = pool_new("http", 8, 200, s->app->metrics);
+    return s->c_session && s->c_admins && s->pool;
 }
 
 http_server_t *http_server_new(app_t *app, char *err, size_t errlen)
@@ -294,6 +342,10 @@ http_server_t *http_server_new(app_t *app, char *err, size_t errlen)
     }
     declare_metrics(s, app->metrics);
     s->sf_character = sf_new("characterV1", app->metrics);
+    if (!setup_accounts(s, err, errlen)) {
+        http_server_free(s);
+        return NULL;
+    }
     s->listen_fd = listen_socket(s->cfg, &s->port, err, errlen);
     if (s->listen_fd < 0) {
         http_server_free(s);
@@ -345,8 +397,16 @@ static void exit_loop(void *arg)
     event_base_loopexit(w->base, NULL);
 }
 
+size_t http_server_busy(http_server_t *s) { return s->pool ? pool_busy(s->pool) : 0; }
+
 void http_server_stop(http_server_t *s)
 {
+    /* Handler bodies still queued run (or expire) now; their answers are posted to the loops,
+     * which are still running, so every accepted request ends exactly once. */
+    if (s->pool) {
+        pool_free(s->pool);
+        s->pool = NULL;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         http_worker_post(&s->workers[i], exit_loop, &s->workers[i]);
         pthread_join(s->workers[i].thread, NULL);
@@ -378,5 +438,16 @@ void http_server_free(http_server_t *s)
         free(s->origins[i]);
     if (s->sf_character)
         sf_free(s->sf_character);
+    if (s->c_session)
+        l1_free(s->c_session);
+    if (s->c_admins)
+        l1_free(s->c_admins);
+    for (size_t i = 0; i < s->n_bootstrap_admins; i++)
+        free(s->bootstrap_admins[i]);
+    free(s->bootstrap_admins);
+    if (s->jwt) {
+        jwt_keyring_wipe(s->jwt);
+        free(s->jwt);
+    }
     free(s);
 }

@@ -27,6 +27,8 @@ int http_server_port(const http_server_t *s);
 int http_server_start(http_server_t *s);
 /* Shutdown phase 2: stop accepting; keep-alive connections get `Connection: close`. */
 void http_server_close_listener(http_server_t *s);
+/* Handler bodies queued or running on the `http` pool. */
+size_t http_server_busy(http_server_t *s);
 /* Requests accepted and not yet answered (all routes). */
 size_t http_server_inflight(http_server_t *s);
 /* Stops every loop and joins the threads (pending async requests are answered 503 first). */

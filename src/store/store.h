@@ -179,6 +179,8 @@ typedef struct {
     int64_t moved_ms;
 } store_dlq_row_t;
 void store_dlq_rows_free(store_dlq_row_t *rows, size_t n);
+/* Frees the heap fields of one row (e.g. dlq_get's out) and zeroes it; the row itself is not freed. */
+void store_dlq_row_clear(store_dlq_row_t *r);
 
 typedef enum { OUTBOX_FINAL_OK = 0, OUTBOX_FINAL_RETRY, OUTBOX_FINAL_DEAD, OUTBOX_FINAL_CLAIM_LOST } outbox_final_t;
 

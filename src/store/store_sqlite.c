@@ -23,8 +23,12 @@
  * in total, after a random 10-50 ms back-off with no lock held. Every transaction here is safe to
  * repeat: a failed one rolled back, and each is an idempotent upsert/delete with ordering guards.
  *
+ * The operations of issue 4 (accounts, likes, donations, outboxes, leases, quotas) live in the
+ * sqlite_*.c files next to this one and use the runner, the statement cache and the binding helpers
+ * exported through store_sqlite_internal.h; this file wires them into the store_ops_t table.
+ *
  * This file also holds the backend-independent helpers declared in store.h (store_rc_name and the
- * *_clear functions); they belong in a store.c once a second backend exists.
+ * *_clear / *_free functions); they belong in a store.c once a second backend exists.
  */
 #include "store/store.h"
 
@@ -90,6 +94,51 @@ void store_view_clear(store_view_t *v)
     free(v->user_ign);
     free(v->body_gzip);
     memset(v, 0, sizeof *v);
+}
+
+void store_session_clear(store_session_t *s)
+{
+    if (!s)
+        return;
+    free(s->user_ign);
+    free(s->my_ocids_json);
+    memset(s, 0, sizeof *s);
+}
+
+void store_strings_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void store_outbox_rows_free(store_outbox_row_t *rows, size_t n)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].payload);
+    free(rows);
+}
+
+void store_dlq_row_clear(store_dlq_row_t *r)
+{
+    if (!r)
+        return;
+    free(r->payload);
+    free(r->failure_reason);
+    memset(r, 0, sizeof *r);
+}
+
+void store_dlq_rows_free(store_dlq_row_t *rows, size_t n)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_dlq_row_clear(&rows[i]);
+    free(rows);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -202,11 +251,20 @@ static const char *const STMT_SQL[ST__COUNT] = {
  * Store and connections
  * ---------------------------------------------------------------------------------------------- */
 
-typedef struct {
+/* Statements of the operation files (sq_prepare), cached by the address of their SQL text in an
+ * open-addressing table. About 100 exist; the table is sized so it never fills. */
+#define EXTRA_STMT_SLOTS 256
+
+struct sq_conn {
     sqlite3 *db;
     int busy_ms; /* busy_timeout currently set on db */
     sqlite3_stmt *st[ST__COUNT];
-} conn_t;
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } extra[EXTRA_STMT_SLOTS];
+};
+typedef struct sq_conn conn_t;
 
 typedef struct {
     store_t base; /* first: store_t * and sq_store_t * convert both ways */
@@ -248,7 +306,7 @@ static store_rc_t map_rc(int rc)
 
 static bool is_busy(int rc)
 {
-    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+    return rc >= 0 && ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED);
 }
 
 static int stmt_get(conn_t *c, enum stmt_id id, sqlite3_stmt **out)
@@ -264,11 +322,43 @@ static int stmt_get(conn_t *c, enum stmt_id id, sqlite3_stmt **out)
     return SQLITE_OK;
 }
 
-/* Back to the initial state: ends the statement's implicit read, drops borrowed bindings. */
-static void stmt_release(sqlite3_stmt *st)
+int sq_prepare(conn_t *c, const char *sql, sqlite3_stmt **out)
 {
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    size_t h = ((uintptr_t)sql >> 3) * 0x9E3779B97F4A7C15ULL >> 56; /* 0..255 */
+    for (size_t probe = 0; probe < EXTRA_STMT_SLOTS; probe++) {
+        size_t i = (h + probe) % EXTRA_STMT_SLOTS;
+        if (c->extra[i].sql == sql) {
+            *out = c->extra[i].st;
+            return SQLITE_OK;
+        }
+        if (!c->extra[i].sql) {
+            int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->extra[i].st, NULL);
+            if (rc != SQLITE_OK) {
+                c->extra[i].st = NULL;
+                return rc;
+            }
+            c->extra[i].sql = sql;
+            *out = c->extra[i].st;
+            return SQLITE_OK;
+        }
+    }
+    return SQLITE_INTERNAL; /* more distinct statements than slots: raise EXTRA_STMT_SLOTS */
+}
+
+sqlite3 *sq_db(conn_t *c)
+{
+    return c->db;
+}
+
+int sq_exec(conn_t *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = sq_prepare(c, sql, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    sq_stmt_release(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Runs a statement without parameters or rows (BEGIN, COMMIT, ROLLBACK). */
@@ -279,7 +369,7 @@ static int exec_stmt(conn_t *c, enum stmt_id id)
     if (rc != SQLITE_OK)
         return rc;
     rc = sqlite3_step(st);
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -297,6 +387,11 @@ static void conn_close(conn_t *c)
     for (int i = 0; i < ST__COUNT; i++) {
         sqlite3_finalize(c->st[i]);
         c->st[i] = NULL;
+    }
+    for (int i = 0; i < EXTRA_STMT_SLOTS; i++) {
+        sqlite3_finalize(c->extra[i].st);
+        c->extra[i].st = NULL;
+        c->extra[i].sql = NULL;
     }
     if (c->db)
         sqlite3_close_v2(c->db);
@@ -359,9 +454,8 @@ static int conn_open(conn_t *c, const char *path, bool writer, int busy_ms, char
  * Running work: read on a pooled reader, write in a BEGIN IMMEDIATE transaction on the writer
  * ---------------------------------------------------------------------------------------------- */
 
-/* A unit of work on one connection. Returns an SQLite result code (SQLITE_OK on success); a normal
- * answer other than STORE_OK (not found, corrupt stored data) goes to *answer with SQLITE_OK. */
-typedef int (*work_fn)(conn_t *c, void *ctx, store_rc_t *answer);
+/* A unit of work on one connection (store_sqlite_internal.h: sq_work_fn, SQ_ROLLBACK_ANSWER). */
+typedef sq_work_fn work_fn;
 
 static void backoff_sleep(void)
 {
@@ -427,7 +521,13 @@ static store_rc_t run_read(sq_store_t *s, work_fn fn, void *ctx)
     return rc == SQLITE_OK ? answer : map_rc(rc);
 }
 
-/* One attempt: BEGIN IMMEDIATE, the work, COMMIT; rolled back on any failure. */
+store_rc_t sq_run_read(store_t *s, sq_work_fn fn, void *ctx)
+{
+    return run_read(sq(s), fn, ctx);
+}
+
+/* One attempt: BEGIN IMMEDIATE, the work, COMMIT; rolled back on any failure and on
+ * SQ_ROLLBACK_ANSWER (a normal answer whose work must not commit). */
 static int transaction(conn_t *w, work_fn fn, void *ctx, store_rc_t *answer)
 {
     int rc = exec_stmt(w, ST_BEGIN);
@@ -455,57 +555,17 @@ static store_rc_t run_write(sq_store_t *s, work_fn fn, void *ctx)
             break;
         backoff_sleep(); /* without the writer lock: other writers may go ahead */
     }
-    return rc == SQLITE_OK ? answer : map_rc(rc);
+    return rc == SQLITE_OK || rc == SQ_ROLLBACK_ANSWER ? answer : map_rc(rc);
+}
+
+store_rc_t sq_run_write(store_t *s, sq_work_fn fn, void *ctx)
+{
+    return run_write(sq(s), fn, ctx);
 }
 
 /* ------------------------------------------------------------------------------------------------
  * Binding and decoding
  * ---------------------------------------------------------------------------------------------- */
-
-/* Binds parameters in order and keeps the first failure. Values are bound SQLITE_STATIC: callers
- * keep them alive until stmt_release(). */
-typedef struct {
-    sqlite3_stmt *st;
-    int rc;
-} binder_t;
-
-static void bind_text(binder_t *b, int i, const char *v)
-{
-    if (b->rc == SQLITE_OK)
-        b->rc = v ? sqlite3_bind_text(b->st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(b->st, i);
-}
-
-static void bind_blob(binder_t *b, int i, const void *p, size_t n)
-{
-    if (b->rc != SQLITE_OK)
-        return;
-    if (!p && n > 0)
-        b->rc = SQLITE_MISUSE;
-    else if (!p) /* NULL stays NULL, so NOT NULL refuses a missing body; an empty one is "" */
-        b->rc = sqlite3_bind_null(b->st, i);
-    else
-        b->rc = sqlite3_bind_blob64(b->st, i, p, (sqlite3_uint64)n, SQLITE_STATIC);
-}
-
-static void bind_i64(binder_t *b, int i, int64_t v)
-{
-    if (b->rc == SQLITE_OK)
-        b->rc = sqlite3_bind_int64(b->st, i, v);
-}
-
-static void bind_null(binder_t *b, int i)
-{
-    if (b->rc == SQLITE_OK)
-        b->rc = sqlite3_bind_null(b->st, i);
-}
-
-/* Steps a statement that returns no rows and releases it. */
-static int step_done(sqlite3_stmt *st, int bind_rc)
-{
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
-    stmt_release(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
 
 /* Costs (5.1, M1): whole mesos as canonical decimal text ("%.0f", never an exponent). false for
  * values the column must not hold (not finite, or beyond NUMERIC(20,0)). */
@@ -531,18 +591,6 @@ static bool cost_parse(const unsigned char *text, double *out)
     return true;
 }
 
-/* Copies a TEXT column; *ok = false on allocation failure. NULL column -> NULL. */
-static char *column_strdup(sqlite3_stmt *st, int col, bool *ok)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    if (!t)
-        return NULL;
-    char *p = strdup((const char *)t);
-    if (!p)
-        *ok = false;
-    return p;
-}
-
 /* Copies a BLOB column into a fresh heap block (never NULL on success, even for zero bytes). */
 static unsigned char *column_blobdup(sqlite3_stmt *st, int col, size_t *len)
 {
@@ -560,12 +608,12 @@ static int read_character(sqlite3_stmt *st, store_character_t *out)
 {
     bool ok = true;
     out->id = sqlite3_column_int64(st, 0);
-    out->user_ign = column_strdup(st, 1, &ok);
-    out->ocid = column_strdup(st, 2, &ok);
-    out->world_name = column_strdup(st, 3, &ok);
-    out->character_class = column_strdup(st, 4, &ok);
+    out->user_ign = sq_column_strdup(st, 1, &ok);
+    out->ocid = sq_column_strdup(st, 2, &ok);
+    out->world_name = sq_column_strdup(st, 3, &ok);
+    out->character_class = sq_column_strdup(st, 4, &ok);
     out->character_level = sqlite3_column_int(st, 5);
-    out->character_image = column_strdup(st, 6, &ok);
+    out->character_image = sq_column_strdup(st, 6, &ok);
     out->basic_info_updated_ms = sqlite3_column_int64(st, 7);
     out->like_count = sqlite3_column_int64(st, 8);
     if (!ok) {
@@ -581,7 +629,7 @@ static int read_view(sqlite3_stmt *st, store_view_t *out, store_rc_t *answer)
 {
     out->character_id = sqlite3_column_int64(st, 0);
     bool ok = true;
-    out->user_ign = column_strdup(st, 1, &ok);
+    out->user_ign = sq_column_strdup(st, 1, &ok);
     bool valid = cost_parse(sqlite3_column_text(st, 2), &out->total_expected_cost);
     out->max_preset_no = sqlite3_column_int(st, 3);
     out->calculated_ms = sqlite3_column_int64(st, 4);
@@ -615,7 +663,7 @@ static int work_ping(conn_t *c, void *ctx, store_rc_t *answer)
     if (rc != SQLITE_OK)
         return rc;
     rc = sqlite3_step(st);
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
@@ -644,8 +692,8 @@ static int select_character(conn_t *c, enum stmt_id id, const char *key, store_c
     int rc = stmt_get(c, id, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, key);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, key);
     rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
     if (rc == SQLITE_ROW)
         rc = read_character(st, out);
@@ -653,7 +701,7 @@ static int select_character(conn_t *c, enum stmt_id id, const char *key, store_c
         *answer = STORE_NOT_FOUND;
         rc = SQLITE_OK;
     }
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc;
 }
 
@@ -695,11 +743,11 @@ static int exec_ign_ocid_now(conn_t *w, enum stmt_id id, const character_upsert_
     int rc = stmt_get(w, id, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, u->ign);
-    bind_text(&b, 2, u->ocid);
-    bind_i64(&b, 3, u->now_ms);
-    return step_done(st, b.rc);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, u->ign);
+    sq_bind_text(&b, 2, u->ocid);
+    sq_bind_i64(&b, 3, u->now_ms);
+    return sq_step_done(st, b.rc);
 }
 
 static int work_character_upsert(conn_t *w, void *ctx, store_rc_t *answer)
@@ -747,17 +795,17 @@ static int work_character_set_basic(conn_t *w, void *ctx, store_rc_t *answer)
     int rc = stmt_get(w, ST_CHAR_SET_BASIC, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, u->ocid);
-    bind_text(&b, 2, u->b->world_name);
-    bind_text(&b, 3, u->b->character_class);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, u->ocid);
+    sq_bind_text(&b, 2, u->b->world_name);
+    sq_bind_text(&b, 3, u->b->character_class);
     if (u->b->character_level > 0) /* 0 means unknown, read back as 0 (store.h) */
-        bind_i64(&b, 4, u->b->character_level);
+        sq_bind_i64(&b, 4, u->b->character_level);
     else
-        bind_null(&b, 4);
-    bind_text(&b, 5, u->b->character_image);
-    bind_i64(&b, 6, u->now_ms);
-    rc = step_done(st, b.rc);
+        sq_bind_null(&b, 4);
+    sq_bind_text(&b, 5, u->b->character_image);
+    sq_bind_i64(&b, 6, u->now_ms);
+    rc = sq_step_done(st, b.rc);
     if (rc == SQLITE_OK && sqlite3_changes(w->db) == 0)
         *answer = STORE_NOT_FOUND;
     return rc;
@@ -785,8 +833,8 @@ static int work_snapshot_get(conn_t *c, void *ctx, store_rc_t *answer)
     int rc = stmt_get(c, ST_SNAP_GET, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, g->ocid);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, g->ocid);
     rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
     if (rc == SQLITE_DONE) {
         *answer = STORE_NOT_FOUND;
@@ -805,7 +853,7 @@ static int work_snapshot_get(conn_t *c, void *ctx, store_rc_t *answer)
             g->out->updated_ms = sqlite3_column_int64(st, 3);
         }
     }
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc;
 }
 
@@ -836,15 +884,15 @@ static int select_view(conn_t *c, enum stmt_id id, const char *ign, store_view_t
     int rc = stmt_get(c, id, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, ign);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, ign);
     rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
     *found = rc == SQLITE_ROW;
     if (rc == SQLITE_ROW)
         rc = read_view(st, out, answer);
     else if (rc == SQLITE_DONE)
         rc = SQLITE_OK;
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc;
 }
 
@@ -880,12 +928,12 @@ static int exec_delete(conn_t *w, enum stmt_id id, const char *text, int64_t num
     int rc = stmt_get(w, id, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
+    sq_binder_t b = {st, SQLITE_OK};
     if (text)
-        bind_text(&b, 1, text);
+        sq_bind_text(&b, 1, text);
     else
-        bind_i64(&b, 1, num);
-    rc = step_done(st, b.rc);
+        sq_bind_i64(&b, 1, num);
+    rc = sq_step_done(st, b.rc);
     *changes = rc == SQLITE_OK ? sqlite3_changes64(w->db) : 0;
     return rc;
 }
@@ -945,13 +993,13 @@ static int apply_snapshot(conn_t *w, const wb_record_t *r, int64_t now_ms)
     int rc = stmt_get(w, ST_SNAP_UPSERT, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, r->ocid);
-    bind_blob(&b, 2, r->json_gzip, r->json_gzip_len);
-    bind_text(&b, 3, r->content_sha256);
-    bind_i64(&b, 4, r->fetched_ms);
-    bind_i64(&b, 5, now_ms);
-    return step_done(st, b.rc);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, r->ocid);
+    sq_bind_blob(&b, 2, r->json_gzip, r->json_gzip_len);
+    sq_bind_text(&b, 3, r->content_sha256);
+    sq_bind_i64(&b, 4, r->fetched_ms);
+    sq_bind_i64(&b, 5, now_ms);
+    return sq_step_done(st, b.rc);
 }
 
 /* The character row for the view's OCID (created if missing) -> *id. */
@@ -961,17 +1009,17 @@ static int ensure_character_for_view(conn_t *w, const wb_record_t *r, int64_t no
     int rc = stmt_get(w, ST_CHAR_ENSURE_FOR_VIEW, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, r->user_ign);
-    bind_text(&b, 2, r->ocid);
-    bind_i64(&b, 3, now_ms);
-    rc = step_done(st, b.rc);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, r->user_ign);
+    sq_bind_text(&b, 2, r->ocid);
+    sq_bind_i64(&b, 3, now_ms);
+    rc = sq_step_done(st, b.rc);
     if (rc != SQLITE_OK)
         return rc;
     if ((rc = stmt_get(w, ST_CHAR_ID_BY_OCID, &st)) != SQLITE_OK)
         return rc;
-    b = (binder_t){st, SQLITE_OK};
-    bind_text(&b, 1, r->ocid);
+    b = (sq_binder_t){st, SQLITE_OK};
+    sq_bind_text(&b, 1, r->ocid);
     rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -979,7 +1027,7 @@ static int ensure_character_for_view(conn_t *w, const wb_record_t *r, int64_t no
     } else if (rc == SQLITE_DONE) {
         rc = SQLITE_INTERNAL; /* just inserted or already there */
     }
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc;
 }
 
@@ -993,18 +1041,18 @@ static int upsert_view(conn_t *w, const wb_record_t *r, int64_t character_id, in
     int rc = stmt_get(w, ST_VIEW_UPSERT, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_i64(&b, 1, character_id);
-    bind_text(&b, 2, r->user_ign);
-    bind_text(&b, 3, total);
-    bind_i64(&b, 4, r->max_preset_no);
-    bind_i64(&b, 5, r->calculated_ms);
-    bind_text(&b, 6, r->logic_version);
-    bind_text(&b, 7, r->lookup_checksum);
-    bind_blob(&b, 8, r->body_gzip, r->body_gzip_len);
-    bind_text(&b, 9, r->job_id);
-    bind_i64(&b, 10, now_ms);
-    rc = step_done(st, b.rc);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_i64(&b, 1, character_id);
+    sq_bind_text(&b, 2, r->user_ign);
+    sq_bind_text(&b, 3, total);
+    sq_bind_i64(&b, 4, r->max_preset_no);
+    sq_bind_i64(&b, 5, r->calculated_ms);
+    sq_bind_text(&b, 6, r->logic_version);
+    sq_bind_text(&b, 7, r->lookup_checksum);
+    sq_bind_blob(&b, 8, r->body_gzip, r->body_gzip_len);
+    sq_bind_text(&b, 9, r->job_id);
+    sq_bind_i64(&b, 10, now_ms);
+    rc = sq_step_done(st, b.rc);
     *written = rc == SQLITE_OK && sqlite3_changes(w->db) > 0;
     return rc;
 }
@@ -1021,13 +1069,13 @@ static int insert_summary(conn_t *w, int64_t character_id, const store_preset_su
     int rc = stmt_get(w, ST_SUMMARY_INSERT, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_i64(&b, 1, character_id);
-    bind_i64(&b, 2, p->preset_no);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_i64(&b, 1, character_id);
+    sq_bind_i64(&b, 2, p->preset_no);
     for (int i = 0; i < 5; i++)
-        bind_text(&b, 3 + i, cost[i]);
-    bind_i64(&b, 8, calculated_ms);
-    return step_done(st, b.rc);
+        sq_bind_text(&b, 3 + i, cost[i]);
+    sq_bind_i64(&b, 8, calculated_ms);
+    return sq_step_done(st, b.rc);
 }
 
 static int apply_view(conn_t *w, const wb_record_t *r, int64_t now_ms)
@@ -1044,9 +1092,9 @@ static int apply_view(conn_t *w, const wb_record_t *r, int64_t now_ms)
     sqlite3_stmt *st;
     if ((rc = stmt_get(w, ST_SUMMARY_DELETE, &st)) != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_i64(&b, 1, character_id);
-    rc = step_done(st, b.rc);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_i64(&b, 1, character_id);
+    rc = sq_step_done(st, b.rc);
     for (size_t i = 0; rc == SQLITE_OK && i < r->preset_count; i++)
         rc = insert_summary(w, character_id, &r->presets[i], r->calculated_ms);
     return rc;
@@ -1100,8 +1148,8 @@ static int work_meta_get(conn_t *c, void *ctx, store_rc_t *answer)
     int rc = stmt_get(c, ST_META_GET, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, m->key);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, m->key);
     rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
     if (rc == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
@@ -1112,7 +1160,7 @@ static int work_meta_get(conn_t *c, void *ctx, store_rc_t *answer)
         *answer = STORE_NOT_FOUND;
         rc = SQLITE_OK;
     }
-    stmt_release(st);
+    sq_stmt_release(st);
     return rc;
 }
 
@@ -1134,10 +1182,10 @@ static int work_meta_put(conn_t *w, void *ctx, store_rc_t *answer)
     int rc = stmt_get(w, ST_META_PUT, &st);
     if (rc != SQLITE_OK)
         return rc;
-    binder_t b = {st, SQLITE_OK};
-    bind_text(&b, 1, m->key);
-    bind_text(&b, 2, m->value);
-    return step_done(st, b.rc);
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, m->key);
+    sq_bind_text(&b, 2, m->value);
+    return sq_step_done(st, b.rc);
 }
 
 /* STORE_OK whether or not the key already existed: read it back with meta_get to learn the winner. */
@@ -1187,6 +1235,46 @@ static const store_ops_t SQLITE_OPS = {
     .write_batch = op_write_batch,
     .meta_get = op_meta_get,
     .meta_put_if_absent = op_meta_put_if_absent,
+    /* sqlite_accounts.c */
+    .member_ensure = sq_member_ensure,
+    .member_get = sq_member_get,
+    .admin_list = sq_admin_list,
+    .admin_add = sq_admin_add,
+    .admin_remove = sq_admin_remove,
+    .session_create = sq_session_create,
+    .session_get = sq_session_get,
+    .session_touch = sq_session_touch,
+    .session_delete = sq_session_delete,
+    .refresh_insert = sq_refresh_insert,
+    .refresh_rotate = sq_refresh_rotate,
+    .auth_purge = sq_auth_purge,
+    /* sqlite_likes.c */
+    .like_set = sq_like_set,
+    .like_status = sq_like_status,
+    .like_count = sq_like_count,
+    .like_fold = sq_like_fold,
+    .like_backlog = sq_like_backlog,
+    /* sqlite_donation.c */
+    .donate = sq_donate,
+    /* sqlite_outbox.c */
+    .outbox_claim = sq_outbox_claim,
+    .outbox_complete = sq_outbox_complete,
+    .outbox_fail = sq_outbox_fail,
+    .outbox_release = sq_outbox_release,
+    .outbox_reclaim = sq_outbox_reclaim,
+    .outbox_purge = sq_outbox_purge,
+    .outbox_counts = sq_outbox_counts,
+    .dlq_count = sq_dlq_count,
+    .dlq_page = sq_dlq_page,
+    .dlq_after = sq_dlq_after,
+    .dlq_get = sq_dlq_get,
+    .dlq_reprocess = sq_dlq_reprocess,
+    .dlq_discard = sq_dlq_discard,
+    /* sqlite_lease.c */
+    .lease_acquire = sq_lease_acquire,
+    .lease_renew = sq_lease_renew,
+    .lease_release = sq_lease_release,
+    .quota_consume = sq_quota_consume,
     .close = op_close,
 };
 
