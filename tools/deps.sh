@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential pkg-config
   libcjson-dev libcmocka-dev zlib1g-dev libssl-dev
   libevent-dev libcurl4-openssl-dev libsqlite3-dev
-  python3 python3-pytest python3-requests
+  python3 python3-pytest python3-requests python3-jwt
   curl tzdata wrk prometheus
   valgrind
 )

@@ -26,8 +26,6 @@ static const char *const QUEUE_LABEL[] = {[OUTBOX_DONATION] = "donation", [OUTBO
 
 #define HAS_OP(st, op) ((st) && (st)->ops->op)
 
-static const char *rc_name(store_rc_t rc) { return store_rc_name(rc); }
-
 /* ---- J01 like-delta fold ------------------------------------------------------------------- */
 
 static void publish_backlog(maint_t *mt)
@@ -51,7 +49,7 @@ job_result_t maint_fold_job(job_ctx_t *ctx)
         int64_t folded = 0;
         store_rc_t rc = mt->store->ops->like_fold(mt->store, batch, &folded);
         if (rc != STORE_OK) {
-            log_emit(LOG_WARN, "jobs", "like.fold", NULL, NULL, "like fold failed: %s", rc_name(rc));
+            log_emit(LOG_WARN, "jobs", "like.fold", NULL, NULL, "like fold failed: %s", store_rc_name(rc));
             res.ok = false;
             break;
         }
@@ -77,7 +75,7 @@ job_result_t maint_reclaim_job(job_ctx_t *ctx)
         store_rc_t rc = mt->store->ops->outbox_reclaim(mt->store, QUEUES[i], now - mt->cfg.reclaim_stale_ms, now,
                                                        &reclaimed, &dead);
         if (rc != STORE_OK) {
-            log_emit(LOG_WARN, "jobs", "outbox.reclaim", NULL, NULL, "%s outbox reclaim failed: %s", label, rc_name(rc));
+            log_emit(LOG_WARN, "jobs", "outbox.reclaim", NULL, NULL, "%s outbox reclaim failed: %s", label, store_rc_name(rc));
             res.ok = false;
             break;
         }
@@ -127,7 +125,7 @@ job_result_t maint_auth_purge_job(job_ctx_t *ctx)
     if (res.ok) {
         store_rc_t rc = mt->store->ops->auth_purge(mt->store, clock_wall_ms(), &res.items);
         if (rc != STORE_OK) {
-            log_emit(LOG_WARN, "jobs", "auth.purge", NULL, NULL, "auth purge failed: %s", rc_name(rc));
+            log_emit(LOG_WARN, "jobs", "auth.purge", NULL, NULL, "auth purge failed: %s", store_rc_name(rc));
             res.ok = false;
         }
     }
@@ -146,7 +144,7 @@ job_result_t maint_retention_job(job_ctx_t *ctx)
                                                      &deleted);
         if (rc != STORE_OK) {
             log_emit(LOG_WARN, "jobs", "outbox.retention", NULL, NULL, "%s outbox retention failed: %s",
-                     QUEUE_LABEL[QUEUES[i]], rc_name(rc));
+                     QUEUE_LABEL[QUEUES[i]], store_rc_name(rc));
             res.ok = false;
         }
         res.items += deleted;

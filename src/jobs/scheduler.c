@@ -179,11 +179,11 @@ static int64_t lease_ensure(scheduler_t *s, lease_t *l)
     const char *result = rc == STORE_OK ? "acquired" : rc == STORE_NOT_FOUND ? "busy" : "unavailable";
     mfam_add(s->lease_acq, MX_LV(l->name, "db", result), 1);
     if (rc == STORE_OK && got > 0) {
-        pthread_mutex_lock(&s->mu);
+        pthread_mutex_lock(&s->mu); /* renewal time first, so the loop never sees a held lease without one */
         l->next_renew_ms = clock_mono_ms() + s->renew_ms;
+        atomic_store(&l->token, got);
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->mu);
-        atomic_store(&l->token, got);
         lease_set_held(s, l, true);
         log_emit(LOG_INFO, "scheduler", "lease.acquire", NULL, NULL, "lease %s acquired (fencing token %lld)",
                  l->name, (long long)got);

@@ -828,6 +828,7 @@ static void test_charlist_parse(void **state)
     assert_true(auth_owns_character(&l, "gen77"));       /* ASCII case-insensitive */
     assert_true(auth_owns_character(&l, "GEN77"));
     assert_false(auth_owns_character(&l, "gen7"));
+    assert_false(auth_owns_character(&l, "\xef\xbd\x87" "en77")); /* fullwidth g: only ASCII folds */
     assert_false(auth_owns_character(&l, "실제에"));
     assert_false(auth_owns_character(&l, "없는캐릭"));
     assert_false(auth_owns_character(&l, ""));

@@ -736,6 +736,7 @@ static struct {
     char ids[SINK_IDS][101];
     int ok[SINK_IDS];     /* 2xx answers per Idempotency-Key */
     int nids;
+    char last_body[1024]; /* body of the last request (truncated) */
     sink_hook_fn hook;    /* run once, on the sink thread, before answering */
     void *hook_ctx;
 } sink;
@@ -766,6 +767,10 @@ static void on_sink_request(struct evhttp_request *req, void *arg)
     pthread_mutex_lock(&sink.mu);
     bool fail = ++sink.requests <= sink.fail_first;
     sink.bad_requests += bad;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t take = body_len < sizeof sink.last_body - 1 ? body_len : sizeof sink.last_body - 1;
+    evbuffer_copyout(in, sink.last_body, take);
+    sink.last_body[take] = '\0';
     sink_hook_fn hook = sink.hook;
     void *hook_ctx = sink.hook_ctx;
     sink.hook = NULL;
@@ -1233,6 +1238,36 @@ static void test_relay_dead_letters_a_tampered_row_without_delivery(void **state
     sink_stop();
 }
 
+/* A webhook that cannot be reached: each attempt fails (transport error), the row is
+ * dead-lettered after max_retries, and the recorded reason never contains the URL (G9). */
+static void test_relay_unreachable_webhook_dead_letters_without_leaking_the_url(void **state)
+{
+    bk_t *b = *state;
+    bk_require(b);
+    bk_seed(b, "donation:1", "{\"amount\":1}");
+    metrics_t *m = metrics_new();
+    relay_t *r = relay_for(b, m, ME, "http://127.0.0.1:1/secret-token-path");
+    assert_int_equal(relay_run_batch(r), 1);
+    char status[16];
+    int retry;
+    int64_t token;
+    bk_row(b, "donation:1", status, &retry, &token);
+    assert_string_equal(status, "FAILED");
+    assert_int_equal(retry, 1);
+    relay_until_empty(r);
+    expect_row(b, "donation:1", "DEAD_LETTER");
+    char reason[512];
+    assert_true(bk_dlq_reason(b, "donation:1", reason, sizeof reason));
+    assert_non_null(strstr(reason, "webhook: "));
+    assert_null(strstr(reason, "secret-token-path"));
+    assert_null(strstr(reason, "127.0.0.1"));
+    relay_stats_t st = relay_stats(r);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.dead_lettered, 1);
+    relay_free(r);
+    metrics_free(m);
+}
+
 typedef struct {
     bk_t *b;
     store_rc_t rc;
@@ -1356,6 +1391,65 @@ static void test_relay_job_via_scheduler_without_webhook(void **state)
     scheduler_free(s);
     relay_free(r);
     metrics_free(m);
+}
+
+/* SQLite: a row written by the real donation transaction passes the relay's integrity check
+ * (the store and the relay agree on the 2.3.8 content hash) and reaches the sink verbatim. */
+static void test_relay_delivers_a_real_donation_row(void **state)
+{
+    bk_t *b = *state;
+    bk_require(b);
+    if (!b->s->ops->donate || !b->s->ops->member_ensure)
+        skip();
+    const char *sender = "SENDERsenderSENDERsenderSENDERsenderSENDER1";
+    const char *admin = "ADMINadminADMINadminADMINadminADMINadminAD1";
+    int64_t now = clock_wall_ms();
+    assert_int_equal(b->s->ops->member_ensure(b->s, sender, now), STORE_OK);
+    assert_int_equal(b->s->ops->member_ensure(b->s, admin, now), STORE_OK);
+    sqlite3 *db = raw_open(b);
+    char *err = NULL;
+    assert_int_equal(sqlite3_exec(db, "UPDATE member SET point = 1000", NULL, NULL, &err), SQLITE_OK);
+    sqlite3_close(db);
+    char req_hash[65];
+    assert_int_equal(sha256_hex("x|100", 5, req_hash), 0);
+    store_donation_t d = {.sender_fp = sender, .receiver_fp = admin, .receiver_is_bootstrap_admin = true,
+                          .request_id = "idem-key-1", .request_hash = req_hash, .amount = 100,
+                          .origin_request_id = "corr-real"};
+    donation_rc_t outcome = DONATION_SENDER_MISSING;
+    int64_t balance = 0;
+    assert_int_equal(b->s->ops->donate(b->s, &d, now, &outcome, &balance), STORE_OK);
+    assert_int_equal(outcome, DONATION_DONE);
+    assert_int_equal(bk_counts(b).pending, 1);
+
+    sink_start(0);
+    metrics_t *m = metrics_new();
+    relay_t *r = relay_for(b, m, ME, sink.url);
+    relay_until_empty(r);
+    relay_stats_t st = relay_stats(r);
+    assert_int_equal(st.completed, 1);
+    assert_int_equal(st.dead_lettered, 0);
+    int delivered, duplicates;
+    sink_delivered(&delivered, &duplicates);
+    assert_int_equal(delivered, 1);
+    char id[101], body[1024];
+    pthread_mutex_lock(&sink.mu);
+    snprintf(id, sizeof id, "%s", sink.ids[0]);
+    snprintf(body, sizeof body, "%s", sink.last_body);
+    pthread_mutex_unlock(&sink.mu);
+    assert_int_equal(strncmp(id, "donation:", 9), 0);
+    db = raw_open(b);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT payload FROM donation_outbox WHERE request_id = ?1", -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), body); /* verbatim */
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    assert_int_equal(bk_counts(b).completed, 1);
+    relay_free(r);
+    metrics_free(m);
+    sink_stop();
 }
 
 /* =============================================================================================
@@ -1499,9 +1593,11 @@ int main(void)
         FAKE(test_scheduler_final_pass_needs_the_lease),
         BOTH(test_relay_every_row_ends_delivered_or_dead_lettered),
         BOTH(test_relay_dead_letters_a_tampered_row_without_delivery),
+        BOTH(test_relay_unreachable_webhook_dead_letters_without_leaking_the_url),
         BOTH(test_relay_claim_lost_is_counted_and_not_completed_twice),
         BOTH(test_relay_stop_claiming_returns_unstarted_rows),
         BOTH(test_relay_job_via_scheduler_without_webhook),
+        SQLITE(test_relay_delivers_a_real_donation_row),
         FAKE(test_fold_job_folds_until_a_partial_batch),
         BOTH(test_maintenance_jobs_run_under_their_leases),
         SQLITE(test_fold_job_via_scheduler_folds_real_likes),
