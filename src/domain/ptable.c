@@ -579,6 +579,11 @@ void ptable_finish(ptable_t *t)
     t->present_start[PTABLE_COMBOS] = npres;
     t->ngroups = ngroups;
     free(start);
+    /* The load-order rows were copied into grows: release them (a service keeps the table for its
+     * whole life, and they are the largest allocation). nrows stays for ptable_row_count(). */
+    free(t->rows);
+    t->rows = NULL;
+    t->caprows = 0;
     return;
 
 oom:

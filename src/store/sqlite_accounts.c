@@ -407,12 +407,12 @@ static const char SQL_REFRESH_GET[] = "SELECT family_id, session_id, fingerprint
 static const char SQL_REFRESH_DELETE[] = "DELETE FROM refresh_token WHERE token_hash = ?1";
 static const char SQL_REFRESH_MARK_USED[] =
     "UPDATE refresh_token SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
-/* Reuse: the family's session(s) first (their tokens go with them), then what is left of the family. */
-static const char SQL_FAMILY_SESSIONS_DELETE_TOKENS[] =
-    "DELETE FROM refresh_token WHERE session_id IN (SELECT session_id FROM refresh_token WHERE family_id = ?1)";
+/* Reuse: the family's session(s) first, while the family's rows still name them (the foreign key
+ * cascades their tokens), then the family and the session's tokens explicitly, so the revocation
+ * does not depend on the connection's foreign_keys setting. ?1 family, ?2 the presented token's session. */
 static const char SQL_FAMILY_SESSIONS_DELETE[] =
-    "DELETE FROM auth_session WHERE id IN (SELECT session_id FROM refresh_token WHERE family_id = ?1)";
-static const char SQL_FAMILY_DELETE[] = "DELETE FROM refresh_token WHERE family_id = ?1";
+    "DELETE FROM auth_session WHERE id = ?2 OR id IN (SELECT session_id FROM refresh_token WHERE family_id = ?1)";
+static const char SQL_FAMILY_DELETE[] = "DELETE FROM refresh_token WHERE family_id = ?1 OR session_id = ?2";
 static const char SQL_SESSION_EXTEND[] =
     "UPDATE auth_session SET last_accessed_at = ?2, expires_at = ?2 + ?3 WHERE id = ?1";
 static const char SQL_PURGE_TOKENS[] =
@@ -499,14 +499,25 @@ static int lookup_token(sq_conn_t *w, const char *hash, token_t *t, store_rc_t *
     return rc;
 }
 
-/* Reuse detected: delete all tokens of the family and the family's session. */
-static int revoke_family(sq_conn_t *w, const char *family_id)
+/* Runs one of the revocation statements bound to (family, session). */
+static int exec_family(sq_conn_t *w, const char *sql, const token_t *t)
 {
-    int rc = exec_text(w, SQL_FAMILY_SESSIONS_DELETE_TOKENS, family_id, NULL);
+    sqlite3_stmt *st;
+    int rc = sq_prepare(w, sql, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, t->family_id);
+    sq_bind_text(&b, 2, t->session_id);
+    return sq_step_done(st, b.rc);
+}
+
+/* Reuse detected: delete all tokens of the family and the family's session. */
+static int revoke_family(sq_conn_t *w, const token_t *t)
+{
+    int rc = exec_family(w, SQL_FAMILY_SESSIONS_DELETE, t);
     if (rc == SQLITE_OK)
-        rc = exec_text(w, SQL_FAMILY_SESSIONS_DELETE, family_id, NULL);
-    if (rc == SQLITE_OK)
-        rc = exec_text(w, SQL_FAMILY_DELETE, family_id, NULL);
+        rc = exec_family(w, SQL_FAMILY_DELETE, t);
     return rc;
 }
 
@@ -585,7 +596,7 @@ static int work_refresh_rotate(sq_conn_t *w, void *ctx, store_rc_t *answer)
         return rc;
     if (!marked) { /* used before, or (zero rows) used by a concurrent caller: reuse */
         r->outcome = REFRESH_REUSED;
-        return revoke_family(w, old.family_id);
+        return revoke_family(w, &old);
     }
     return rotate_into_session(w, r, &old, answer);
 }

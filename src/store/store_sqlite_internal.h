@@ -159,13 +159,7 @@ static inline bool sq_column_copy(sqlite3_stmt *st, int col, char *out, size_t c
 
 /* ---- shared by the operation files ---- */
 
-/* Table names by queue (T11/T12, T13/T14). */
-static inline const char *sq_outbox_table(outbox_queue_t q)
-{
-    return q == OUTBOX_UPSTREAM ? "nexon_api_outbox" : "donation_outbox";
-}
-
-/* content_hash of 2.3.8: lowercase hex SHA-256 of request_id "|" event_type "|" payload.
+/* content_hash of 2.3.8 (sqlite_outbox.c): lowercase hex SHA-256 of request_id "|" event_type "|" payload.
  * 0, or -1 (out of memory, libcrypto failure). */
 int sq_outbox_content_hash(const char *request_id, const char *event_type, const char *payload, char out[65]);
 

@@ -200,3 +200,122 @@ def _split_labels(text):
     if cur:
         parts.append(cur)
     return parts
+
+
+# ---- appended for the accounts / likes / donations / admin tests --------------------------------------------
+# (fingerprints and key ids as the service computes them, user keys on the fake, direct SQLite access, a
+# webhook sink, and a checked stop)
+
+import base64 as _base64
+import hashlib as _hashlib
+import hmac as _hmac
+import sqlite3 as _sqlite3
+from http.server import BaseHTTPRequestHandler as _BaseHandler
+from http.server import ThreadingHTTPServer as _ThreadingHTTPServer
+
+
+def fingerprint_of(secret, api_key):
+    """Platform spec 0.2: Base64URL-no-padding(HMAC-SHA256(FINGERPRINT_SECRET, API key)), 43 characters."""
+    mac = _hmac.new(secret.encode(), api_key.encode(), _hashlib.sha256).digest()
+    return _base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def jwt_kid_of(secret):
+    """The service's JWT key id: the first 8 hex digits of SHA-256(JWT_SECRET)."""
+    return _hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+def mask_fp(fp):
+    """1.3 masking: first 4 + **** + last 4."""
+    return fp[:4] + "****" + fp[-4:]
+
+
+def fake_add_user(fake, key, accounts):
+    """Define a user key on the fake: accounts = [(account_id, [IGN, ...]), ...]."""
+    body = {"key": key, "accounts": [{"account_id": a, "characters": list(c)} for a, c in accounts]}
+    r = requests.post(fake.url + "/admin/users", json=body, timeout=10)
+    assert r.status_code == 200 and r.json().get("ok") is True, r.text
+    return r.json()
+
+
+class Db:
+    """A second connection to the service's SQLite file (WAL: readers and one writer coexist)."""
+
+    def __init__(self, path, busy_ms=10000):
+        self.path = path
+        self.conn = _sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+
+    def all(self, sql, *args):
+        return self.conn.execute(sql, args).fetchall()
+
+    def one(self, sql, *args):
+        row = self.conn.execute(sql, args).fetchone()
+        return row[0] if row is not None and len(row) == 1 else row
+
+    def run(self, sql, *args):
+        cur = self.conn.execute(sql, args)
+        return cur.rowcount
+
+    def close(self):
+        self.conn.close()
+
+
+class WebhookSink:
+    """A loopback HTTP endpoint receiving the donation webhook. `policy(n)` gives the status of the n-th
+    request (0-based); every request is recorded as (idempotency_key, body_text, status)."""
+
+    def __init__(self, policy=lambda n: 204):
+        self.policy = policy
+        self.requests = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(_BaseHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace")
+                with sink.lock:
+                    status = sink.policy(len(sink.requests))
+                    sink.requests.append((self.headers.get("Idempotency-Key"), body, status,
+                                          self.headers.get("Content-Type")))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def set_policy(self, policy):
+        with self.lock:
+            self.policy = policy
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.requests)
+
+    def delivered(self):
+        """Idempotency keys that got a 2xx answer."""
+        return [k for k, _, s, _ in self.snapshot() if 200 <= s < 300]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+def stop_checked(svc, timeout=60):
+    """SIGTERM: exit 0 and no sanitizer report on stderr."""
+    code = svc.stop(timeout=timeout)
+    assert code == 0, (code, svc.stderr[-3000:])
+    for marker in SANITIZER_MARKERS:
+        assert marker not in svc.stderr, svc.stderr[-5000:]
+    return svc.stderr

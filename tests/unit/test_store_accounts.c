@@ -432,7 +432,7 @@ typedef struct {
 static void *rotate_thread(void *arg)
 {
     rotator_t *r = arg;
-    char new_hash[16];
+    char new_hash[24];
     snprintf(new_hash, sizeof new_hash, "new-%d", r->index);
     store_session_t sess;
     pthread_barrier_wait(r->go);
@@ -515,7 +515,7 @@ static void test_like_set_count_fold(void **state)
 
     /* Three likers: 5 deltas pending; fold 2 then the rest; the total never moves. */
     for (int i = 2; i <= 4; i++) {
-        char acct[16];
+        char acct[24];
         snprintf(acct, sizeof acct, "acct-%d", i);
         assert_int_equal(s->ops->like_set(s, "ocid-a", acct, true, NOW + 10 + i, &changed), STORE_OK);
         assert_true(changed);
@@ -557,7 +557,7 @@ static void *like_thread(void *arg)
     for (int i = 0; i < LIKE_OPS; i++) {
         int ch = (int)(rand_r(&l->seed) % LIKE_CHARS), acct = (int)(rand_r(&l->seed) % LIKE_ACCOUNTS);
         bool like = rand_r(&l->seed) % 3 != 0; /* more likes than unlikes, so counts grow */
-        char ocid[16], account[16];
+        char ocid[24], account[24];
         snprintf(ocid, sizeof ocid, "ocid-%d", ch);
         snprintf(account, sizeof account, "acct-%d", acct);
         bool changed = false;
@@ -621,7 +621,7 @@ static void test_like_concurrency_is_exact(void **state)
     fx_t *fx = *state;
     store_t *s = fx->s;
     for (int i = 0; i < LIKE_CHARS; i++) {
-        char ocid[16], ign[16];
+        char ocid[24], ign[24];
         snprintf(ocid, sizeof ocid, "ocid-%d", i);
         snprintf(ign, sizeof ign, "ign-%d", i);
         ensure_character(fx, ocid, ign);
@@ -656,7 +656,7 @@ static void test_like_concurrency_is_exact(void **state)
     assert_int_equal(raw_int(fx->raw, "SELECT count(*) FROM like_delta"), 0);
     int64_t total = 0;
     for (int i = 0; i < LIKE_CHARS; i++) {
-        char ocid[16];
+        char ocid[24];
         snprintf(ocid, sizeof ocid, "ocid-%d", i);
         int64_t rows = raw_int(fx->raw, "SELECT count(*) FROM character_like WHERE target_ocid = '%s'", ocid);
         int64_t stored = raw_int(fx->raw, "SELECT like_count FROM game_character WHERE ocid = '%s'", ocid);
@@ -864,7 +864,7 @@ static void *donate_thread(void *arg)
     pthread_barrier_wait(t->go);
     for (int k = 0; k < DONATE_KEYS; k++) {
         int key = (k + t->index) % DONATE_KEYS; /* every thread walks the keys from another start */
-        char name[16], h[65];
+        char name[24], h[65];
         snprintf(name, sizeof name, "ck-%d", key);
         store_donation_t d = donation(t->p->sender, t->p->admin, name, key + 1, h);
         donation_rc_t out = DONATION_NOT_ADMIN;
@@ -1007,7 +1007,7 @@ static void test_outbox_complete_release_purge(void **state)
     const outbox_queue_t Q = OUTBOX_UPSTREAM;
     int64_t ids[5];
     for (int i = 0; i < 5; i++) {
-        char rid[32], payload[16];
+        char rid[32], payload[24];
         snprintf(rid, sizeof rid, "up-%d", i);
         snprintf(payload, sizeof payload, "ocid-%d", i);
         ids[i] = raw_outbox(fx, Q, rid, "GET_ITEM_DATA", payload, NOW);
