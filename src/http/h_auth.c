@@ -76,7 +76,7 @@ static bool fetch_characters(req_ctx_t *c, const char *api_key, auth_charlist_t 
     } else if (auth_parse_character_list(body.data, body.len, list) != 0) {
         count(c->srv->m_login, "upstream_error");
         out_error_retry(c, "S005", "Nexon Open API", 30);
-    } else if (list->n_accounts == 0) {
+    } else if (list->n_accounts == 0 || list->n_characters == 0) { /* A001: "or has no characters" */
         count(c->srv->m_login, "invalid_key");
         out_error(c, "A001", NULL);
         auth_charlist_dispose(list);

@@ -4,6 +4,7 @@
  * handler. Nothing framework-level may surface as a 500 (1.1 Routing).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -343,8 +344,9 @@ static bool bind_params(req_ctx_t *c, const segments_t *s, int ign_seg, int pres
         char *end = NULL;
         if (s->n[preset_seg] > 0 && s->n[preset_seg] < 20)
             memcpy(tmp, s->p[preset_seg], s->n[preset_seg]);
+        errno = 0;
         long long v = tmp[0] >= '1' && tmp[0] <= '9' ? strtoll(tmp, &end, 10) : 0;
-        if (v <= 0 || !end || *end) {
+        if (v <= 0 || !end || *end || errno == ERANGE) {
             respond_error(c, "C001", "id: must be a positive integer", 0);
             return false;
         }

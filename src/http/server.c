@@ -121,8 +121,11 @@ static void log_access(req_ctx_t *c, double secs)
     jw_string(&j, c->encoding ? c->encoding : "identity");
     jw_key(&j, "client_ip");
     jw_string(&j, c->client_ip);
+    char masked[32] = "anonymous";
+    if (c->who.authenticated)
+        auth_mask(c->who.fingerprint, masked, sizeof masked);
     jw_key(&j, "principal");
-    jw_string(&j, "anonymous");
+    jw_string(&j, masked);
     jw_key(&j, "cache");
     jw_string(&j, c->cache ? c->cache : "none");
     jw_key(&j, "upstream_calls");

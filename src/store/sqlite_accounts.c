@@ -13,6 +13,7 @@
  * and revokes the family (REUSED), the rest find nothing (UNKNOWN).
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/store_sqlite_internal.h"
@@ -596,6 +597,8 @@ static int work_refresh_rotate(sq_conn_t *w, void *ctx, store_rc_t *answer)
         return rc;
     if (!marked) { /* used before, or (zero rows) used by a concurrent caller: reuse */
         r->outcome = REFRESH_REUSED;
+        /* Tell the caller which session died, so it can drop its cached copy at once. */
+        snprintf(r->session_out->id, sizeof r->session_out->id, "%s", old.session_id);
         return revoke_family(w, &old);
     }
     return rotate_into_session(w, r, &old, answer);
@@ -616,8 +619,12 @@ store_rc_t sq_refresh_rotate(store_t *s, const char *old_hash, const char *new_h
         return STORE_CORRUPT;
     rotate_t r = {old_hash, new_hash, now_ms, refresh_ttl_ms, session_ttl_ms, REFRESH_UNKNOWN, session_out};
     store_rc_t rc = sq_run_write(s, work_refresh_rotate, &r);
+    char revoked[37];
+    snprintf(revoked, sizeof revoked, "%s", session_out->id);
     if (rc != STORE_OK || r.outcome != REFRESH_ROTATED || session_out == &scratch)
         store_session_clear(session_out);
+    if (rc == STORE_OK && r.outcome == REFRESH_REUSED && session_out != &scratch)
+        snprintf(session_out->id, sizeof session_out->id, "%s", revoked); /* only the id (store.h) */
     *outcome = rc == STORE_OK ? r.outcome : REFRESH_UNKNOWN;
     return rc;
 }

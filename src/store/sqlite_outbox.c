@@ -991,12 +991,10 @@ store_rc_t sq_dlq_reprocess(store_t *s, outbox_queue_t q, int64_t id, int64_t no
         return rc;
     if (conflict)
         *conflict = r.conflict;
-    if (!r.conflict) {
-        if (outbox_id)
-            *outbox_id = r.outbox_id;
-        if (request_id)
-            memcpy(request_id, r.request_id, sizeof r.request_id);
-    }
+    if (!r.conflict && outbox_id)
+        *outbox_id = r.outbox_id;
+    if (request_id) /* also on conflict: D002 names the request (1.2) */
+        memcpy(request_id, r.request_id, sizeof r.request_id);
     return STORE_OK;
 }
 

@@ -235,7 +235,8 @@ typedef struct {
     store_rc_t (*session_delete)(store_t *s, const char *id);
     store_rc_t (*refresh_insert)(store_t *s, const char *token_hash, const char *family_id, const char *session_id,
                                  const char *fingerprint, int64_t now_ms, int64_t ttl_ms);
-    /* One transaction per 2.3.10 "Refresh". On REFRESH_ROTATED *session_out holds the touched session. */
+    /* One transaction per 2.3.10 "Refresh". On REFRESH_ROTATED *session_out holds the touched session;
+     * on REFRESH_REUSED only session_out->id is set (the revoked session, for cache eviction). */
     store_rc_t (*refresh_rotate)(store_t *s, const char *old_hash, const char *new_hash, int64_t now_ms,
                                  int64_t refresh_ttl_ms, int64_t session_ttl_ms, refresh_rc_t *outcome,
                                  store_session_t *session_out);

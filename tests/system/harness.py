@@ -262,10 +262,11 @@ class Db:
 
 
 class WebhookSink:
-    """A loopback HTTP endpoint receiving the donation webhook. `policy(n)` gives the status of the n-th
-    request (0-based); every request is recorded as (idempotency_key, body_text, status)."""
+    """A loopback HTTP endpoint receiving the donation webhook. `policy(n, key, body)` gives the status of the
+    n-th request (0-based) carrying Idempotency-Key `key` and body text `body`; every request is recorded as
+    (idempotency_key, body_text, status, content_type)."""
 
-    def __init__(self, policy=lambda n: 204):
+    def __init__(self, policy=lambda n, key, body: 204):
         self.policy = policy
         self.requests = []
         self.lock = threading.Lock()
@@ -275,10 +276,10 @@ class WebhookSink:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace")
+                key = self.headers.get("Idempotency-Key")
                 with sink.lock:
-                    status = sink.policy(len(sink.requests))
-                    sink.requests.append((self.headers.get("Idempotency-Key"), body, status,
-                                          self.headers.get("Content-Type")))
+                    status = sink.policy(len(sink.requests), key, body)
+                    sink.requests.append((key, body, status, self.headers.get("Content-Type")))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -1,5 +1,6 @@
 """HTTP API of `maplexp serve` (platform spec 1.1, 1.2, 1.5, 1.11, 3.5; valuation spec 6.4) against the fake
-Nexon upstream: the character and expectation endpoints E01-E06 with their success and error paths, the
+Nexon upstream: the character and expectation endpoints E01-E06 with their success and error paths (V5 as a
+logged-in USER: a demo user key's token; anonymous V5 calls are 401), the
 conventions every response shares (error JSON, correlation id, security headers, CORS), routing and
 path-parameter validation, the operational endpoints and their internal-network rule, start-up
 configuration errors and a graceful SIGTERM.
@@ -65,7 +66,7 @@ SEOUL = ZoneInfo("Asia/Seoul")
 IGN_UNKNOWN = "nobody123"
 IGNS = ["데모전사", "데모마법사", "데모궁수", "데모도적", "데모해적", "데모에반", "데모비숍", "데모팔라딘", "데모신궁",
         "데모섀도어", "데모아란", "데모루미너스", IGN_UNKNOWN, "nobody5x", "gen4004", "gen4005", "gen3003", "gen7001",
-        "gen7002", "gen9009", "gen5005"]
+        "gen7002", "gen9009", "gen5005", "데모다크나이트"]
 
 
 def ocid_of(ign):
@@ -227,11 +228,21 @@ def stop_clean(svc, timeout=60):
         assert marker not in svc.stderr, svc.stderr[-5000:]
 
 
+def user_auth(svc):
+    """V5 needs a logged-in USER (1.4): a Bearer token of the fake's demo user key, one login per service."""
+    if not hasattr(svc, "user_auth"):
+        r = call(svc, "POST", "/auth/login", headers={"Content-Type": "application/json"},
+                 body=json.dumps({"apiKey": "demo-user-key", "userIgn": "데모전사"}).encode())
+        assert r.status == 200, r
+        svc.user_auth = {"Authorization": "Bearer " + r.json()["data"]["accessToken"]}
+    return dict(svc.user_auth)
+
+
 def poll_v5(svc, ign, timeout=60):
-    """GET the V5 endpoint until it stops answering 202 (every 202 must be the empty accepted form)."""
+    """GET the V5 endpoint (logged in) until it stops answering 202 (every 202 must be the empty accepted form)."""
     deadline = time.monotonic() + timeout
     while True:
-        r = get(svc, v5_path(ign))
+        r = get(svc, v5_path(ign), headers=user_auth(svc))
         if r.status != 202:
             return r
         assert r.body == b"" and r.header("Retry-After") == "2", r
@@ -545,7 +556,7 @@ def test_e01_unknown_404_negative_cache(env):
 
 def test_v5_accept_poll_and_body(env):
     ign = "데모신궁"
-    r = get(env.svc, v5_path(ign), headers={"X-Correlation-ID": "v5-job-cid"})
+    r = get(env.svc, v5_path(ign), headers={"X-Correlation-ID": "v5-job-cid", **user_auth(env.svc)})
     assert r.status == 202, r
     assert r.body == b"" and r.header("Retry-After") == "2" and r.header("Content-Length") == "0"
     assert_common_headers(r, corr="v5-job-cid")
@@ -569,18 +580,19 @@ def test_v5_accept_poll_and_body(env):
     v4_at = datetime.strptime(v4["calculatedAt"], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=SEOUL)
     assert abs((v5_at - v4_at).total_seconds()) < 1.0, (v5["calculatedAt"], v4["calculatedAt"])
     # gzip is negotiated like V4
-    rz = get(env.svc, v5_path(ign), headers={"Accept-Encoding": "gzip"})
+    rz = get(env.svc, v5_path(ign), headers={"Accept-Encoding": "gzip", **user_auth(env.svc)})
     assert rz.status == 200 and rz.header("Content-Encoding") == "gzip" and json.loads(rz.decoded()) == v5
 
 
 def test_v5_recalculate(env):
     ign = "데모섀도어"
     ocid = ocid_of(ign)
-    assert get(env.svc, v5_path(ign)).status == 202
+    auth = user_auth(env.svc)
+    assert get(env.svc, v5_path(ign), headers=auth).status == 202
     first = poll_v5(env.svc, ign)
     assert first.status == 200, first
     before = env.key_calls(EQUIP, ocid)
-    r = call(env.svc, "POST", v5_path(ign, "/recalculate"))
+    r = call(env.svc, "POST", v5_path(ign, "/recalculate"), headers=auth)
     assert r.status == 202, r
     assert r.body == b"" and r.header("Retry-After") == "2"
     assert_common_headers(r)
@@ -589,37 +601,54 @@ def test_v5_recalculate(env):
     assert again.json()["calculatedAt"] > first.json()["calculatedAt"]
     assert env.key_calls(EQUIP, ocid) == before + 1  # force=true re-fetched the equipment
     # inside the cool-down: 202 without new work, so the view is still there
-    r = call(env.svc, "POST", v5_path(ign, "/recalculate"))
+    r = call(env.svc, "POST", v5_path(ign, "/recalculate"), headers=auth)
     assert r.status == 202 and r.header("Retry-After") == "2", r
-    r = get(env.svc, v5_path(ign))
+    r = get(env.svc, v5_path(ign), headers=auth)
     assert r.status == 200 and r.json() == again.json(), r
 
 
 def test_v5_unknown_character(env):
     ign = "nobody5x"
-    r = get(env.svc, v5_path(ign))
+    r = get(env.svc, v5_path(ign), headers=user_auth(env.svc))
     assert r.status == 202, r
     r = poll_v5(env.svc, ign)
     assert_error(r, 404, "C002", message=f"존재하지 않는 캐릭터입니다 (IGN: {ign})")
 
 
+def test_v5_requires_login(env):
+    """E05/E06 are USER endpoints: anonymous callers (no token, a malformed or unverifiable one) get 401 A005,
+    and no job is queued for them."""
+    ign = "데모다크나이트"
+    anonymous = ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer not-a-jwt"},
+                 {"Authorization": "Basic " + user_auth(env.svc)["Authorization"][7:]},
+                 {"Authorization": user_auth(env.svc)["Authorization"] + "x"})
+    for headers in anonymous:
+        for method, path in (("GET", v5_path(ign)), ("POST", v5_path(ign, "/recalculate"))):
+            r = call(env.svc, method, path, headers=headers)
+            assert_error(r, 401, "A005", message="인증이 필요합니다.")
+    assert env.key_calls(EQUIP, ocid_of(ign)) == 0  # nothing was computed for the anonymous calls
+    assert get(env.svc, v5_path(ign), headers=user_auth(env.svc)).status == 202
+    assert poll_v5(env.svc, ign).status == 200
+
+
 def test_v5_queue_full_503():
     e = start_pair(V5_HIGH_CAP="1", V5_QUEUE_CAP="1", V5_WORKERS="1", V5_HIGH_ONLY_WORKERS="0")
     try:
+        auth = user_auth(e.svc)
         e.fake.fault(path=EQUIP, latency_ms=2500)
-        assert get(e.svc, v5_path("gen7001")).status == 202
+        assert get(e.svc, v5_path("gen7001"), headers=auth).status == 202
         # the single worker is now inside the slow upstream call for gen7001
         wait_until(lambda: e.key_calls(EQUIP, ocid_of("gen7001")) >= 1, timeout=20, message="worker busy")
-        r = get(e.svc, v5_path("gen7002"))
+        r = get(e.svc, v5_path("gen7002"), headers=auth)
         assert r.status == 202, r  # queued: the queue holds one job
-        r = get(e.svc, v5_path("gen9009"))
+        r = get(e.svc, v5_path("gen9009"), headers=auth)
         assert_error(r, 503, "S018", message="Calculation queue is full", retry_after="10")
-        r = get(e.svc, v5_path("gen9009"))  # the marker was removed on rejection: refused again, not 202
+        r = get(e.svc, v5_path("gen9009"), headers=auth)  # the marker was removed on rejection: refused again
         assert_error(r, 503, "S018", retry_after="10")
         e.fake.clear_faults()
         assert poll_v5(e.svc, "gen7001").status == 200
         assert poll_v5(e.svc, "gen7002").status == 200
-        assert get(e.svc, v5_path("gen9009")).status == 202
+        assert get(e.svc, v5_path("gen9009"), headers=auth).status == 202
         assert poll_v5(e.svc, "gen9009").status == 200
     finally:
         stop_pair(e)
@@ -841,9 +870,9 @@ def _traffic_on_every_endpoint(svc):
     assert get(svc, v4_path(ign, "/preset/1")).status == 200
     assert call(svc, "POST", v4_path(ign, "/recalculate")).status == 200
     assert get(svc, f"/api/v1/characters/{quote(ign)}").status == 200
-    assert get(svc, v5_path(cold)).status == 202
+    assert get(svc, v5_path(cold), headers=user_auth(svc)).status == 202
     assert poll_v5(svc, cold).status == 200
-    assert call(svc, "POST", v5_path(cold, "/recalculate")).status == 202
+    assert call(svc, "POST", v5_path(cold, "/recalculate"), headers=user_auth(svc)).status == 202
     assert poll_v5(svc, cold).status == 200
     assert get(svc, f"/api/v1/characters/{IGN_UNKNOWN}").status == 404
     assert get(svc, v4_path(ign, "/preset/7")).status == 400
