@@ -7,6 +7,7 @@
  * an upstream payload can never make our output invalid JSON.
  */
 #include "base/jw.h"
+#include "base/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -121,38 +122,6 @@ void jw_double(jw_t *w, double v)
     buf_puts(w->out, tmp);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is malformed. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    /* Reject overlong forms, surrogates and code points past U+10FFFF. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
 
 void jw_escape(buf_t *out, const char *s, size_t n)
 {
@@ -160,7 +129,7 @@ void jw_escape(buf_t *out, const char *s, size_t n)
     size_t i = 0, run = 0; /* run: start of the pending verbatim span */
     while (i < n) {
         unsigned char c = p[i];
-        size_t len = utf8_seq_len(p + i, n - i);
+        size_t len = utf8_decode(p + i, n - i, NULL);
         if (len > 1) {
             i += len;
             continue;

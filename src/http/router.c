@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "http/http_internal.h"
 
 #define IGN_MAX_CHARS 30
@@ -152,18 +153,9 @@ static int utf8_chars(const unsigned char *s, size_t n)
 {
     int count = 0;
     for (size_t i = 0; i < n; count++) {
-        unsigned char b = s[i];
-        size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-        if (!len || i + len > n)
-            return -1;
-        uint32_t cp = len == 1 ? b : (uint32_t)(b & (0x7F >> len));
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
+        uint32_t cp = 0;
+        size_t len = utf8_decode(s + i, n - i, &cp);
+        if (!len || cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
             return -1;
         i += len;
     }

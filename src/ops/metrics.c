@@ -25,6 +25,7 @@
  * Callback gauges are evaluated with no lock held (a callback may itself read the registry).
  */
 #include "ops/metrics.h"
+#include "base/utf8.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -654,43 +655,13 @@ static void put_number(buf_t *out, double v)
     buf_puts(out, tmp);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if malformed (the exposition must be
- * UTF-8; a bad byte becomes U+FFFD). */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
 
 /* Escape backslash and newline (HELP text), plus double quotes for label values. */
 static void put_escaped(buf_t *out, const char *s, bool label_value)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        size_t len = utf8_len(p);
+        size_t len = utf8_decode(p, 4, NULL); /* stops at the NUL: a NUL is never a continuation byte */
         if (len == 0) {
             buf_append(out, "\xEF\xBF\xBD", 3);
             p++;
