@@ -320,3 +320,114 @@ def stop_checked(svc, timeout=60):
     for marker in SANITIZER_MARKERS:
         assert marker not in svc.stderr, svc.stderr[-5000:]
     return svc.stderr
+
+
+# ---- appended for the service API / accounts / admin tests: raw HTTP, the 1.2 response shapes, logins -------
+# (an exact view of each response: status, every header instance, the undecoded body)
+
+import gzip as _gzip
+import http.client as _http_client
+import re as _re
+
+JSON_UTF8 = "application/json; charset=utf-8"
+ERROR_KEYS = {"status", "code", "message", "timestamp"}
+RFC3339_MS_UTC = _re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+UUID4 = _re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def ocid_of(ign):
+    """The fake's ocid of a character name (tools/fake-nexon/README.md)."""
+    return _hashlib.sha256(("ocid:" + ign).encode()).hexdigest()[:32]
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (name, value) as received
+        self.body = body
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def header(self, name):
+        """The single value of a header (None when absent); fails when it is repeated."""
+        values = self.all(name)
+        assert len(values) <= 1, f"header {name} repeated: {values}"
+        return values[0] if values else None
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def decoded(self):
+        return _gzip.decompress(self.body) if self.header("Content-Encoding") == "gzip" else self.body
+
+    def __repr__(self):
+        return f"<Resp {self.status} {self.headers} {self.body[:400]!r}>"
+
+
+def call(svc, method, path, headers=None, body=None, json_body=None, timeout=60):
+    """One request on a fresh connection. json_body is sent as UTF-8 JSON (Content-Type application/json unless
+    given); the identity encoding is asked for unless the caller names another."""
+    headers = dict(headers or {})
+    if json_body is not None:
+        body = json.dumps(json_body, ensure_ascii=False).encode()
+        headers.setdefault("Content-Type", "application/json")
+    headers.setdefault("Accept-Encoding", "identity")
+    conn = _http_client.HTTPConnection("127.0.0.1", svc.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        return Resp(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def bearer(token):
+    """The Authorization header of an access token (none for a missing token)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def assert_error(r, status, code, message=None, contains=None, retry_after=None):
+    """1.2 error shape: exactly status, code, message, timestamp (RFC 3339 UTC with milliseconds); never a raw %s.
+    Retry-After is checked only when given."""
+    assert r.status == status, r
+    assert r.header("Content-Type") == JSON_UTF8, r
+    body = r.json()
+    assert set(body) == ERROR_KEYS, body
+    assert body["status"] == status and body["code"] == code, body
+    assert isinstance(body["message"], str) and body["message"] and "%s" not in body["message"], body
+    if message is not None:
+        assert body["message"] == message, body
+    if contains is not None:
+        assert contains in body["message"], body
+    assert RFC3339_MS_UTC.match(body["timestamp"]), body
+    if retry_after is not None:
+        assert r.header("Retry-After") == retry_after, r
+    return body
+
+
+def envelope(r, status=200):
+    """The data of a success envelope {"success": true, "data": ...}."""
+    assert r.status == status, r
+    assert r.header("Content-Type") == JSON_UTF8, r
+    body = r.json()
+    assert body.get("success") is True and set(body) <= {"success", "data"}, body
+    return body.get("data")
+
+
+def login(svc, key, ign, headers=None):
+    """POST /auth/login with a user key and one of its IGNs; the raw response."""
+    return call(svc, "POST", "/auth/login", headers=headers, json_body={"apiKey": key, "userIgn": ign})
+
+
+def start_fake(*args, users=()):
+    """A fake upstream (command-line args) with extra user keys: users = [(key, [(account_id, [IGN, ...]), ...]), ...].
+    The fake is stopped again when a key cannot be added."""
+    fake = FakeNexon(*args)
+    try:
+        for key, accounts in users:
+            fake_add_user(fake, key, accounts)
+    except BaseException:
+        fake.stop()
+        raise
+    return fake

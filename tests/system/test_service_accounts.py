@@ -28,16 +28,12 @@ from urllib.parse import quote
 import jwt
 import pytest
 
-from harness import (Db, FakeNexon, Service, WebhookSink, fake_add_user, fingerprint_of, jwt_kid_of, mask_fp,
-                     stop_checked, wait_until)
+from harness import (UUID4, Db, Service, WebhookSink, assert_error, bearer, call, envelope, fake_add_user,
+                     fingerprint_of, jwt_kid_of, login, mask_fp, ocid_of, start_fake, stop_checked, wait_until)
 
 JWT_SECRET = "accounts-test-jwt-secret-0123456789abcdefgh"
 FP_SECRET = "accounts-test-fingerprint-secret-0123456789"
 ISSUER = "maple-expectation"
-JSON_UTF8 = "application/json; charset=utf-8"
-ERROR_KEYS = {"status", "code", "message", "timestamp"}
-RFC3339_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 FP_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 LOGIN_KEYS = {"accessToken", "accessExpiresIn", "role", "fingerprint", "refreshToken", "refreshExpiresIn"}
 REFRESH_KEYS = {"accessToken", "accessExpiresIn", "refreshToken", "refreshExpiresIn"}
@@ -54,77 +50,6 @@ SECRET_IGN = "gen7300009"
 
 # Every user key this module sends to the service: none may appear in its logs or its database file.
 SENT_KEYS = set()
-
-
-# ---- raw HTTP -----------------------------------------------------------------------------------------------
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def header(self, name):
-        values = self.all(name)
-        assert len(values) <= 1, f"header {name} repeated: {values}"
-        return values[0] if values else None
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def __repr__(self):
-        return f"<Resp {self.status} {self.headers} {self.body[:400]!r}>"
-
-
-def call(svc, method, path, headers=None, body=None, json_body=None, timeout=60):
-    headers = dict(headers or {})
-    if json_body is not None:
-        body = json.dumps(json_body, ensure_ascii=False).encode()
-        headers.setdefault("Content-Type", "application/json")
-    conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        return Resp(r.status, r.getheaders(), r.read())
-    finally:
-        conn.close()
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(r, status, code, message=None, contains=None, retry_after=None):
-    """1.2 error shape: exactly status, code, message, timestamp; never a raw %s."""
-    assert r.status == status, r
-    assert r.header("Content-Type") == JSON_UTF8, r
-    body = r.json()
-    assert set(body) == ERROR_KEYS, body
-    assert body["status"] == status and body["code"] == code, body
-    assert isinstance(body["message"], str) and body["message"] and "%s" not in body["message"], body
-    if message is not None:
-        assert body["message"] == message, body
-    if contains is not None:
-        assert contains in body["message"], body
-    assert RFC3339_MS_UTC.match(body["timestamp"]), body
-    if retry_after is not None:
-        assert r.header("Retry-After") == retry_after, r
-    return body
-
-
-def envelope(r, status=200):
-    assert r.status == status, r
-    assert r.header("Content-Type") == JSON_UTF8, r
-    body = r.json()
-    assert body.get("success") is True and set(body) <= {"success", "data"}, body
-    return body.get("data")
-
-
-def ocid_of(ign):
-    return hashlib.sha256(("ocid:" + ign).encode()).hexdigest()[:32]
 
 
 def account_id_of(*account_ids):
@@ -157,7 +82,7 @@ class Env:
 
     def login(self, key, ign, headers=None):
         SENT_KEYS.add(key)
-        return call(self.svc, "POST", "/auth/login", headers=headers, json_body={"apiKey": key, "userIgn": ign})
+        return login(self.svc, key, ign, headers)
 
     def session(self, key, ign):
         """Logs in; returns the login data."""
@@ -192,11 +117,10 @@ def start_service(fake, workdir=None, **env):
 
 @pytest.fixture(scope="module")
 def fake():
-    f = FakeNexon()
-    fake_add_user(f, ADMIN_KEY, [("acct-admin-1", [ADMIN_IGN])])
-    fake_add_user(f, GHOST_ADMIN_KEY, [("acct-admin-ghost", ["gen7300003"])])
-    fake_add_user(f, SECRET_KEY, [("acct-secret", [SECRET_IGN])])
-    fake_add_user(f, "acct-two-accounts", [("acct-b", ["gen7300004"]), ("acct-a", ["gen7300005", "gen7300006"])])
+    f = start_fake(users=[(ADMIN_KEY, [("acct-admin-1", [ADMIN_IGN])]),
+                          (GHOST_ADMIN_KEY, [("acct-admin-ghost", ["gen7300003"])]),
+                          (SECRET_KEY, [("acct-secret", [SECRET_IGN])]),
+                          ("acct-two-accounts", [("acct-b", ["gen7300004"]), ("acct-a", ["gen7300005", "gen7300006"])])])
     yield f
     f.stop()
 

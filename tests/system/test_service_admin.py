@@ -7,24 +7,19 @@ One fake upstream and one service (`adm`) serve the module; a second service che
 The webhook sink refuses (500) every donation of 7777 points unless its request id was released by a test,
 and accepts everything else, so the tests decide which outbox rows end in the DLQ."""
 import hashlib
-import http.client
 import itertools
 import json
-import re
 import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
 
-from harness import (Db, FakeNexon, Service, WebhookSink, fake_add_user, fingerprint_of, mask_fp, stop_checked,
-                     wait_until)
+from harness import (Db, Service, WebhookSink, assert_error, bearer, call, envelope, fingerprint_of, login, mask_fp,
+                     start_fake, stop_checked, wait_until)
 
 JWT_SECRET = "admin-test-jwt-secret-0123456789abcdefghijk"
 FP_SECRET = "admin-test-fingerprint-secret-0123456789ab"
-JSON_UTF8 = "application/json; charset=utf-8"
-ERROR_KEYS = {"status", "code", "message", "timestamp"}
-RFC3339_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DLQ_ENTRY_KEYS = {"id", "originalOutboxId", "requestId", "eventType", "payloadPreview", "failureReason", "movedAt"}
 DLQ_FULL_KEYS = {"id", "originalOutboxId", "requestId", "eventType", "payload", "failureReason", "movedAt"}
 PAGE_KEYS = {"content", "totalElements", "totalPages", "number", "size", "numberOfElements", "first", "last", "empty"}
@@ -39,66 +34,6 @@ CAND_KEY, CAND_IGN = "adm-candidate-key", "gen7400002"      # becomes a runtime 
 SENDER_KEY, SENDER_IGN = "adm-sender-key", "gen7400003"     # donates (points seeded)
 ADMIN_FP = fingerprint_of(FP_SECRET, ADMIN_KEY)
 BOOT2_FP = fingerprint_of(FP_SECRET, BOOT2_KEY)
-
-
-# ---- raw HTTP -----------------------------------------------------------------------------------------------
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def header(self, name):
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        assert len(values) <= 1, f"header {name} repeated: {values}"
-        return values[0] if values else None
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def __repr__(self):
-        return f"<Resp {self.status} {self.body[:400]!r}>"
-
-
-def call(svc, method, path, headers=None, body=None, json_body=None, timeout=60):
-    headers = dict(headers or {})
-    if json_body is not None:
-        body = json.dumps(json_body, ensure_ascii=False).encode()
-        headers.setdefault("Content-Type", "application/json")
-    conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        return Resp(r.status, r.getheaders(), r.read())
-    finally:
-        conn.close()
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def assert_error(r, status, code, message=None, contains=None):
-    assert r.status == status, r
-    assert r.header("Content-Type") == JSON_UTF8, r
-    body = r.json()
-    assert set(body) == ERROR_KEYS and body["status"] == status and body["code"] == code, body
-    assert isinstance(body["message"], str) and body["message"] and "%s" not in body["message"], body
-    if message is not None:
-        assert body["message"] == message, body
-    if contains is not None:
-        assert contains in body["message"], body
-    assert RFC3339_MS_UTC.match(body["timestamp"]), body
-    return body
-
-
-def envelope(r, status=200):
-    assert r.status == status, r
-    assert r.header("Content-Type") == JSON_UTF8, r
-    body = r.json()
-    assert body.get("success") is True and set(body) <= {"success", "data"}, body
-    return body.get("data")
 
 
 def rfc3339_ms(ms):
@@ -117,8 +52,7 @@ class Adm:
         self.released = set()  # request ids the sink accepts even at the failing amount
 
     def login(self, key, ign):
-        r = call(self.svc, "POST", "/auth/login", json_body={"apiKey": key, "userIgn": ign})
-        return envelope(r)
+        return envelope(login(self.svc, key, ign))
 
     def get(self, path, token=None, **kw):
         return call(self.svc, "GET", path, headers=bearer(token), **kw)
@@ -154,14 +88,13 @@ def sink_policy(adm_ref):
 
 @pytest.fixture(scope="module")
 def adm():
-    fake = FakeNexon()
+    fake = start_fake(users=[(key, [(acc, [ign])]) for key, acc, ign in (
+        (ADMIN_KEY, "adm-acc-admin", ADMIN_IGN), (BOOT2_KEY, "adm-acc-boot2", "gen7400009"),
+        (CAND_KEY, "adm-acc-cand", CAND_IGN), (SENDER_KEY, "adm-acc-sender", SENDER_IGN))])
     ref = [None]
     sink = WebhookSink(sink_policy(ref))
     svc = None
     try:
-        for key, acc, ign in ((ADMIN_KEY, "adm-acc-admin", ADMIN_IGN), (BOOT2_KEY, "adm-acc-boot2", "gen7400009"),
-                              (CAND_KEY, "adm-acc-cand", CAND_IGN), (SENDER_KEY, "adm-acc-sender", SENDER_IGN)):
-            fake_add_user(fake, key, [(acc, [ign])])
         svc = Service(fake, JWT_SECRET=JWT_SECRET, FINGERPRINT_SECRET=FP_SECRET,
                       ADMIN_FINGERPRINTS=f" {BOOT2_FP} , {ADMIN_FP} ", DONATION_NOTIFY_WEBHOOK_URL=sink.url,
                       DONATION_OUTBOX_POLL_MS="100", OUTBOX_BACKOFF_BASE_S="0", RECALC_COOLDOWN_S="0")
@@ -617,12 +550,11 @@ def test_e25_test_alert(adm):
 
 
 def test_e25_disabled_404():
-    fake = FakeNexon()
-    fake_add_user(fake, ADMIN_KEY, [("adm-acc-admin", [ADMIN_IGN])])
+    fake = start_fake(users=[(ADMIN_KEY, [("adm-acc-admin", [ADMIN_IGN])])])
     svc = Service(fake, JWT_SECRET=JWT_SECRET, FINGERPRINT_SECRET=FP_SECRET, ADMIN_FINGERPRINTS=ADMIN_FP,
                   ALERTS_TEST_ENDPOINT="false")
     try:
-        token = envelope(call(svc, "POST", "/auth/login", json_body={"apiKey": ADMIN_KEY, "userIgn": ADMIN_IGN}))
+        token = envelope(login(svc, ADMIN_KEY, ADMIN_IGN))
         for headers in (bearer(token["accessToken"]), {}):
             r = call(svc, "POST", "/api/admin/test/alert", headers=headers)
             assert_error(r, 404, "C006", message="No such endpoint: /api/admin/test/alert")

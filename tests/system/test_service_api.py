@@ -12,8 +12,6 @@ exit 0 on SIGTERM and leave no sanitizer report on stderr.
 
 Binaries: MAPLEXP_BIN and FAKE_NEXON_BIN (default build/release/...); promtool at /usr/bin/promtool."""
 import gzip
-import hashlib
-import http.client
 import json
 import os
 import re
@@ -28,7 +26,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from harness import FakeNexon, Service, _bin, wait_until
+from harness import JSON_UTF8, UUID4, FakeNexon, Service, _bin, call, ocid_of, stop_checked, wait_until
+from harness import assert_error as assert_error_shape
 
 PROMTOOL = "/usr/bin/promtool"
 SERVER_KEY = "demo-nexon-key"
@@ -46,7 +45,6 @@ SECURITY_HEADERS = {
 }
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Requested-With, Accept, Origin, Idempotency-Key, X-Correlation-ID"
-JSON_UTF8 = "application/json; charset=utf-8"
 ALLOWED_ORIGIN = "http://localhost:3000"
 
 V4_KEYS = {"userIgn", "characterClass", "calculatedAt", "fromCache", "totalExpectedCost", "totalCostText",
@@ -54,10 +52,7 @@ V4_KEYS = {"userIgn", "characterClass", "calculatedAt", "fromCache", "totalExpec
 PRESET_KEYS = {"presetNo", "totalExpectedCost", "totalCostText", "costBreakdown", "complete", "incompleteItemCount",
                "items"}
 BREAKDOWN_KEYS = {"blackCubeCost", "redCubeCost", "additionalCubeCost", "starforceCost"}
-ERROR_KEYS = {"status", "code", "message", "timestamp"}
 
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-RFC3339_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 LOCAL_MICROS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -67,10 +62,6 @@ IGN_UNKNOWN = "nobody123"
 IGNS = ["데모전사", "데모마법사", "데모궁수", "데모도적", "데모해적", "데모에반", "데모비숍", "데모팔라딘", "데모신궁",
         "데모섀도어", "데모아란", "데모루미너스", IGN_UNKNOWN, "nobody5x", "gen4004", "gen4005", "gen3003", "gen7001",
         "gen7002", "gen9009", "gen5005", "데모다크나이트"]
-
-
-def ocid_of(ign):
-    return hashlib.sha256(("ocid:" + ign).encode()).hexdigest()[:32]
 
 
 def v4_path(ign, suffix=""):
@@ -99,46 +90,6 @@ def money_text(x):
     return out or "0"
 
 
-# ---- raw HTTP: exact status, every header instance, undecoded body -------------------------------------
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers  # list of (name, value) as received
-        self.body = body
-
-    def all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def header(self, name):
-        """The single value of a header (None when absent); fails when it is repeated."""
-        values = self.all(name)
-        assert len(values) <= 1, f"header {name} repeated: {values}"
-        return values[0] if values else None
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def decoded(self):
-        return gzip.decompress(self.body) if self.header("Content-Encoding") == "gzip" else self.body
-
-    def __repr__(self):
-        return f"<Resp {self.status} {self.headers} {self.body[:300]!r}>"
-
-
-def call(svc, method, path, headers=None, body=None, timeout=60):
-    headers = dict(headers or {})
-    headers.setdefault("Accept-Encoding", "identity")
-    conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        return Resp(r.status, r.getheaders(), data)
-    finally:
-        conn.close()
-
-
 def get(svc, path, **kw):
     return call(svc, "GET", path, **kw)
 
@@ -160,18 +111,10 @@ def assert_common_headers(r, corr=None):
 
 
 def assert_error(r, status, code, message=None, contains=None, retry_after=None, corr=None):
-    """1.2: exactly status, code, message, timestamp; no raw %s; RFC 3339 UTC with milliseconds."""
-    assert r.status == status, r
-    assert r.header("Content-Type") == JSON_UTF8, r
-    body = r.json()
-    assert set(body) == ERROR_KEYS, body
-    assert body["status"] == status and body["code"] == code, body
-    assert isinstance(body["message"], str) and body["message"] and "%s" not in body["message"], body
-    if message is not None:
-        assert body["message"] == message, body
-    if contains is not None:
-        assert contains in body["message"], body
-    assert RFC3339_MS_UTC.match(body["timestamp"]), body
+    """1.2 (harness.assert_error: exactly status, code, message, timestamp; no raw %s; RFC 3339 UTC with
+    milliseconds), and here also: a current timestamp, Retry-After exactly as given (absent when None) and the
+    common headers."""
+    body = assert_error_shape(r, status, code, message, contains)
     ts = datetime.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     assert abs((datetime.now(timezone.utc) - ts).total_seconds()) < 300, body
     assert r.header("Retry-After") == retry_after, r
@@ -218,14 +161,6 @@ def check_raw_numbers(raw):
 
 def without(body, *keys):
     return {k: v for k, v in body.items() if k not in keys}
-
-
-def stop_clean(svc, timeout=60):
-    """SIGTERM: exit 0 and no sanitizer report."""
-    code = svc.stop(timeout=timeout)
-    assert code == 0, (code, svc.stderr[-3000:])
-    for marker in ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:"):
-        assert marker not in svc.stderr, svc.stderr[-5000:]
 
 
 def user_auth(svc):
@@ -285,7 +220,7 @@ def start_pair(fake_args=(), **env):
 def stop_pair(e):
     try:
         if not hasattr(e.svc, "stderr"):  # not stopped by a test
-            stop_clean(e.svc)
+            stop_checked(e.svc)
     finally:
         e.fake.stop()
 
@@ -996,7 +931,7 @@ def lone():
     svc = Service(None)
     yield svc
     if not hasattr(svc, "stderr"):
-        stop_clean(svc)
+        stop_checked(svc)
 
 
 def test_second_process_on_same_database_refused(lone):
@@ -1015,7 +950,7 @@ def test_sigterm_idle_exits_0_with_phases(lone):
     lone.proc.send_signal(signal.SIGTERM)
     code = lone.proc.wait(timeout=30)
     elapsed = time.monotonic() - t0
-    stop_clean(lone)
+    stop_checked(lone)
     assert code == 0
     assert elapsed < 10, elapsed
     msgs = [l.get("msg", "") for l in lone.out.lines if l.get("op") in ("signal", "shutdown")]

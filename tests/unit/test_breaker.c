@@ -16,15 +16,24 @@ static const breaker_opts_t API_OPTS = {
     .open_s = 10, .probes = 3, .close_successes = 2,
 };
 
-static breaker_t *new_breaker(void)
+/* A breaker with the test clock reset; m may be NULL (no metrics). */
+static breaker_t *new_breaker(metrics_t *m)
 {
     fake_now_ms = 1000000;
-    breaker_t *b = breaker_new(&API_OPTS, NULL);
+    breaker_t *b = breaker_new(&API_OPTS, m);
     assert_non_null(b);
     breaker_set_clock(b, fake_clock);
     return b;
 }
 
+/* n calls, each admitted. */
+static void allow_n(breaker_t *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        assert_true(breaker_allow(b));
+}
+
+/* n calls, each admitted and then recorded with the given outcome. */
 static void record_n(breaker_t *b, int n, bool success)
 {
     for (int i = 0; i < n; i++) {
@@ -42,10 +51,19 @@ static void open_then_wait(breaker_t *b)
     assert_int_equal(breaker_state(b), BREAKER_HALF_OPEN);
 }
 
+/* A fresh breaker (no metrics) in HALF_OPEN with its three probes admitted, none recorded yet. */
+static breaker_t *three_probes_in_flight(void)
+{
+    breaker_t *b = new_breaker(NULL);
+    open_then_wait(b);
+    allow_n(b, 3);
+    return b;
+}
+
 static void test_opens_exactly_at_min_calls_and_rate(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     record_n(b, 5, true);
     record_n(b, 4, false);
     assert_int_equal(breaker_state(b), BREAKER_CLOSED); /* 9 calls: below min_calls */
@@ -58,7 +76,7 @@ static void test_opens_exactly_at_min_calls_and_rate(void **state)
 static void test_below_rate_stays_closed(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     record_n(b, 6, true);
     record_n(b, 5, false); /* 11 calls, 5 failures = 45 % */
     assert_int_equal(breaker_state(b), BREAKER_CLOSED);
@@ -68,7 +86,7 @@ static void test_below_rate_stays_closed(void **state)
 static void test_min_calls_reached_by_a_success(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     record_n(b, 9, false);
     assert_int_equal(breaker_state(b), BREAKER_CLOSED); /* 9 < min_calls however bad */
     record_n(b, 1, true);                               /* 10 calls, 90 % failures */
@@ -79,7 +97,7 @@ static void test_min_calls_reached_by_a_success(void **state)
 static void test_window_expiry(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     record_n(b, 9, false);
     fake_now_ms += 10 * 1000; /* those 9 failures leave the 10 s window */
     record_n(b, 1, false);
@@ -98,7 +116,7 @@ static void test_window_expiry(void **state)
 static void test_open_interval(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     record_n(b, 10, false);
     fake_now_ms += 9999;
     assert_false(breaker_allow(b));
@@ -112,11 +130,7 @@ static void test_open_interval(void **state)
 static void test_half_open_probe_limit(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
-    open_then_wait(b);
-    assert_true(breaker_allow(b));
-    assert_true(breaker_allow(b));
-    assert_true(breaker_allow(b));
+    breaker_t *b = three_probes_in_flight();
     assert_false(breaker_allow(b)); /* 4th concurrent probe refused */
     assert_false(breaker_allow(b));
     assert_int_equal(breaker_state(b), BREAKER_HALF_OPEN);
@@ -126,11 +140,7 @@ static void test_half_open_probe_limit(void **state)
 static void test_closes_after_two_of_three(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
-    open_then_wait(b);
-    assert_true(breaker_allow(b));
-    assert_true(breaker_allow(b));
-    assert_true(breaker_allow(b));
+    breaker_t *b = three_probes_in_flight();
     breaker_record(b, true);
     breaker_record(b, false);
     assert_int_equal(breaker_state(b), BREAKER_HALF_OPEN); /* decided only when all 3 are in */
@@ -145,10 +155,7 @@ static void test_closes_after_two_of_three(void **state)
 static void test_reopens_after_failed_probes(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
-    open_then_wait(b);
-    for (int i = 0; i < 3; i++)
-        assert_true(breaker_allow(b));
+    breaker_t *b = three_probes_in_flight();
     breaker_record(b, true);
     breaker_record(b, false);
     breaker_record(b, false); /* 1 of 3 < close_successes */
@@ -163,7 +170,7 @@ static void test_reopens_after_failed_probes(void **state)
 static void test_extra_outcomes_in_half_open_ignored(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     open_then_wait(b);
     assert_true(breaker_allow(b));
     /* outcomes beyond the admitted probes (calls started before the breaker opened) */
@@ -177,7 +184,7 @@ static void test_extra_outcomes_in_half_open_ignored(void **state)
 static void test_successes_never_count_as_failures(void **state)
 {
     (void)state;
-    breaker_t *b = new_breaker();
+    breaker_t *b = new_breaker(NULL);
     /* 4xx answers are reported as record(true) by the client (M18): any number keeps it closed */
     record_n(b, 100, true);
     record_n(b, 9, false);
@@ -193,25 +200,16 @@ static void test_metrics(void **state)
     (void)state;
     metrics_t *m = metrics_new();
     assert_non_null(m);
-    fake_now_ms = 1000000;
-    breaker_t *b = breaker_new(&API_OPTS, m);
-    assert_non_null(b);
-    breaker_set_clock(b, fake_clock);
+    breaker_t *b = new_breaker(m);
     mfam_t *st = metrics_gauge(m, "circuit_state", "", "breaker,scope");
     mfam_t *tr = metrics_counter(m, "circuit_transitions_total", "", "breaker,to");
     assert_rel(mfam_get(st, MX_LV("testApi", "local")), 0);
     open_then_wait(b);
     assert_rel(mfam_get(st, MX_LV("testApi", "local")), 1);
-    for (int i = 0; i < 3; i++) {
-        assert_true(breaker_allow(b));
-        breaker_record(b, false);
-    }
+    record_n(b, 3, false);
     assert_rel(mfam_get(st, MX_LV("testApi", "local")), 2);
     fake_now_ms += 10 * 1000;
-    for (int i = 0; i < 3; i++) {
-        assert_true(breaker_allow(b));
-        breaker_record(b, true);
-    }
+    record_n(b, 3, true);
     assert_rel(mfam_get(st, MX_LV("testApi", "local")), 0);
     assert_rel(mfam_get(tr, MX_LV("testApi", "open")), 2);
     assert_rel(mfam_get(tr, MX_LV("testApi", "half_open")), 2);

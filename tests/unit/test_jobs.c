@@ -16,12 +16,8 @@
  */
 #include "testutil.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -435,9 +431,9 @@ static void fake_free(fake_t *f)
 
 typedef struct {
     bool sqlite;
-    store_t *s;
+    store_t *s;   /* the backend under test: &fake->base or db.s */
     fake_t *fake;
-    char dir[64], path[96];
+    tu_db_t db;   /* SQLite backend: the store in its mkdtemp directory (testutil.h) */
 } bk_t;
 
 static int setup_fake(void **state)
@@ -462,35 +458,13 @@ static int setup_sqlite(void **state)
 {
     bk_t *b = calloc(1, sizeof *b);
     b->sqlite = true;
-    snprintf(b->dir, sizeof b->dir, "/tmp/mx_jobs_XXXXXX");
-    if (!mkdtemp(b->dir))
-        return -1;
-    snprintf(b->path, sizeof b->path, "%s/mx.db", b->dir);
-    char err[256] = "";
-    b->s = store_sqlite_open(b->path, 2, err, sizeof err);
-    if (!b->s) {
-        print_error("store_sqlite_open: %s\n", err);
+    if (!tu_db_open(&b->db, "jobs", 2)) {
+        free(b);
         return -1;
     }
+    b->s = b->db.s;
     *state = b;
     return 0;
-}
-
-static void remove_dir(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(dir))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            unlink(p);
-        }
-        closedir(dir);
-    }
-    rmdir(path);
 }
 
 static int teardown_bk(void **state)
@@ -499,8 +473,7 @@ static int teardown_bk(void **state)
     if (!b)
         return 0;
     if (b->sqlite) {
-        store_close(b->s);
-        remove_dir(b->dir);
+        tu_db_close(&b->db);
     } else {
         fake_free(b->fake);
     }
@@ -515,12 +488,26 @@ static void bk_require(bk_t *b)
         skip();
 }
 
-static sqlite3 *raw_open(bk_t *b)
+static sqlite3 *raw_open(bk_t *b) { return tu_raw_open(b->db.path, SQLITE_OPEN_READWRITE); }
+
+static void raw_row_done(sqlite3_stmt *st)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(b->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
+    sqlite3 *db = sqlite3_db_handle(st);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The first row of `sql` with ?1 bound to `param`, read on a raw connection of its own: the
+ * statement positioned on that row (the caller reads it, then raw_row_done closes both), or NULL
+ * with everything closed when there is no row. */
+static sqlite3_stmt *raw_row(bk_t *b, const char *sql, const char *param)
+{
+    sqlite3_stmt *st = tu_raw_prepare(raw_open(b), sql);
+    sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        return st;
+    raw_row_done(st);
+    return NULL;
 }
 
 static void row_hash(const char *request_id, const char *payload, char hex[65])
@@ -611,19 +598,14 @@ static void bk_row(bk_t *b, const char *request_id, char status[16], int *retry,
     *retry = -1;
     *token = -1;
     if (b->sqlite) {
-        sqlite3 *db = raw_open(b);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT status, retry_count, claim_token FROM donation_outbox "
-                                                "WHERE request_id = ?1", -1, &st, NULL),
-                         SQLITE_OK);
-        sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_stmt *st =
+            raw_row(b, "SELECT status, retry_count, claim_token FROM donation_outbox WHERE request_id = ?1", request_id);
+        if (st) {
             snprintf(status, 16, "%s", (const char *)sqlite3_column_text(st, 0));
             *retry = sqlite3_column_int(st, 1);
             *token = sqlite3_column_int64(st, 2);
+            raw_row_done(st);
         }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
         return;
     }
     pthread_mutex_lock(&b->fake->mu);
@@ -653,18 +635,13 @@ static bool bk_dlq_reason(bk_t *b, const char *request_id, char *out, size_t cap
     bool found = false;
     out[0] = '\0';
     if (b->sqlite) {
-        sqlite3 *db = raw_open(b);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT coalesce(failure_reason, '') FROM donation_dlq WHERE request_id = ?1",
-                                            -1, &st, NULL),
-                         SQLITE_OK);
-        sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_stmt *st =
+            raw_row(b, "SELECT coalesce(failure_reason, '') FROM donation_dlq WHERE request_id = ?1", request_id);
+        if (st) {
             snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
             found = true;
+            raw_row_done(st);
         }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
         return found;
     }
     pthread_mutex_lock(&b->fake->mu);
@@ -683,19 +660,14 @@ static void bk_lease(bk_t *b, const char *name, char holder[101], int64_t *token
     holder[0] = '\0';
     *token = *until = 0;
     if (b->sqlite) {
-        sqlite3 *db = raw_open(b);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT coalesce(holder, ''), fencing_token, lease_until FROM job_lease "
-                                                "WHERE name = ?1", -1, &st, NULL),
-                         SQLITE_OK);
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_stmt *st =
+            raw_row(b, "SELECT coalesce(holder, ''), fencing_token, lease_until FROM job_lease WHERE name = ?1", name);
+        if (st) {
             snprintf(holder, 101, "%s", (const char *)sqlite3_column_text(st, 0));
             *token = sqlite3_column_int64(st, 1);
             *until = sqlite3_column_int64(st, 2);
+            raw_row_done(st);
         }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
         return;
     }
     pthread_mutex_lock(&b->fake->mu);
@@ -723,11 +695,7 @@ static store_outbox_counts_t bk_counts(bk_t *b)
 typedef void (*sink_hook_fn)(void *ctx);
 
 static struct {
-    pthread_t thread;
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *stop_ev;
-    int stop_pipe[2];
+    tu_http_t server; /* testutil.h: loopback evhttp on its own thread */
     char url[64];
     pthread_mutex_t mu;
     int fail_first;       /* answer 503 to the first K requests */
@@ -786,52 +754,18 @@ static void on_sink_request(struct evhttp_request *req, void *arg)
     evhttp_send_reply(req, fail ? 503 : 200, fail ? "Unavailable" : "OK", NULL);
 }
 
-static void on_sink_stop(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    event_base_loopbreak(sink.base);
-}
-
-static void *sink_main(void *arg)
-{
-    (void)arg;
-    event_base_dispatch(sink.base);
-    return NULL;
-}
-
 static void sink_start(int fail_first)
 {
     memset(&sink, 0, sizeof sink);
     pthread_mutex_init(&sink.mu, NULL);
     sink.fail_first = fail_first;
-    sink.base = event_base_new();
-    assert_non_null(sink.base);
-    sink.http = evhttp_new(sink.base);
-    assert_non_null(sink.http);
-    evhttp_set_gencb(sink.http, on_sink_request, NULL);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(sink.http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl), 0);
-    snprintf(sink.url, sizeof sink.url, "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
-    assert_int_equal(pipe(sink.stop_pipe), 0);
-    sink.stop_ev = event_new(sink.base, sink.stop_pipe[0], EV_READ, on_sink_stop, NULL);
-    event_add(sink.stop_ev, NULL);
-    assert_int_equal(pthread_create(&sink.thread, NULL, sink_main, NULL), 0);
+    tu_http_start(&sink.server, on_sink_request, NULL);
+    snprintf(sink.url, sizeof sink.url, "http://127.0.0.1:%d/hook", sink.server.port);
 }
 
 static void sink_stop(void)
 {
-    assert_int_equal(write(sink.stop_pipe[1], "x", 1), 1);
-    pthread_join(sink.thread, NULL);
-    event_free(sink.stop_ev);
-    evhttp_free(sink.http);
-    event_base_free(sink.base);
-    close(sink.stop_pipe[0]);
-    close(sink.stop_pipe[1]);
+    tu_http_stop(&sink.server);
     pthread_mutex_destroy(&sink.mu);
 }
 
@@ -1407,8 +1341,7 @@ static void test_relay_delivers_a_real_donation_row(void **state)
     assert_int_equal(b->s->ops->member_ensure(b->s, sender, now), STORE_OK);
     assert_int_equal(b->s->ops->member_ensure(b->s, admin, now), STORE_OK);
     sqlite3 *db = raw_open(b);
-    char *err = NULL;
-    assert_int_equal(sqlite3_exec(db, "UPDATE member SET point = 1000", NULL, NULL, &err), SQLITE_OK);
+    tu_raw_exec(db, "UPDATE member SET point = 1000");
     sqlite3_close(db);
     char req_hash[65];
     assert_int_equal(sha256_hex("x|100", 5, req_hash), 0);
@@ -1437,15 +1370,10 @@ static void test_relay_delivers_a_real_donation_row(void **state)
     snprintf(body, sizeof body, "%s", sink.last_body);
     pthread_mutex_unlock(&sink.mu);
     assert_int_equal(strncmp(id, "donation:", 9), 0);
-    db = raw_open(b);
-    sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT payload FROM donation_outbox WHERE request_id = ?1", -1, &q, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    sqlite3_stmt *q = raw_row(b, "SELECT payload FROM donation_outbox WHERE request_id = ?1", id);
+    assert_non_null(q);
     assert_string_equal((const char *)sqlite3_column_text(q, 0), body); /* verbatim */
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    raw_row_done(q);
     assert_int_equal(bk_counts(b).completed, 1);
     relay_free(r);
     metrics_free(m);

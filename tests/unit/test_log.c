@@ -95,6 +95,22 @@ static void assert_keys(const cJSON *o, const char *const *keys, size_t n)
     assert_int_equal(i, n);
 }
 
+/* Each {member, value} pair of the table is a string member of o with that value. */
+typedef struct {
+    const char *key, *value;
+} member_t;
+
+static void expect_string_members(const cJSON *o, const member_t *members, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(str_of(o, members[i].key), members[i].value);
+}
+#define EXPECT_STRING_MEMBERS(o, ...)                                                                          \
+    do {                                                                                                       \
+        const member_t members_[] = {__VA_ARGS__};                                                             \
+        expect_string_members((o), members_, sizeof members_ / sizeof members_[0]);                           \
+    } while (0)
+
 static time_t precise_now(void)
 {
     struct timespec ts;
@@ -112,13 +128,8 @@ static void test_defaults_before_init(void **state)
     CAPTURE_ONE(o, LOG_INFO_("boot", "start", "hello"));
     static const char *const keys[] = {"ts", "level", "msg", "instance", "mode", "version", "component", "op"};
     assert_keys(o, keys, 8);
-    assert_string_equal(str_of(o, "level"), "INFO");
-    assert_string_equal(str_of(o, "msg"), "hello");
-    assert_string_equal(str_of(o, "instance"), "-");
-    assert_string_equal(str_of(o, "mode"), "-");
-    assert_string_equal(str_of(o, "version"), "-");
-    assert_string_equal(str_of(o, "component"), "boot");
-    assert_string_equal(str_of(o, "op"), "start");
+    EXPECT_STRING_MEMBERS(o, {"level", "INFO"}, {"msg", "hello"}, {"instance", "-"}, {"mode", "-"}, {"version", "-"},
+                          {"component", "boot"}, {"op", "start"});
     cJSON_Delete(o);
 
     capture_t c;
@@ -142,14 +153,8 @@ static void test_fields_in_order(void **state)
     static const char *const keys[] = {"ts",        "level", "msg", "instance",       "mode",   "version",
                                        "component", "op",    "correlation_id", "status", "route"};
     assert_keys(o, keys, 11);
-    assert_string_equal(str_of(o, "level"), "WARN");
-    assert_string_equal(str_of(o, "msg"), "hello 5 world");
-    assert_string_equal(str_of(o, "instance"), "i-1");
-    assert_string_equal(str_of(o, "mode"), "standalone");
-    assert_string_equal(str_of(o, "version"), "1.2.3");
-    assert_string_equal(str_of(o, "component"), "http");
-    assert_string_equal(str_of(o, "op"), "access");
-    assert_string_equal(str_of(o, "correlation_id"), "cid-9");
+    EXPECT_STRING_MEMBERS(o, {"level", "WARN"}, {"msg", "hello 5 world"}, {"instance", "i-1"}, {"mode", "standalone"},
+                          {"version", "1.2.3"}, {"component", "http"}, {"op", "access"}, {"correlation_id", "cid-9"});
     assert_int_equal(cJSON_GetObjectItem(o, "status")->valueint, 200);
     assert_string_equal(str_of(o, "route"), "/x");
 
@@ -193,13 +198,9 @@ static void test_escaping(void **state)
     cJSON *o;
     CAPTURE_ONE(o, log_emit(LOG_INFO, "comp\"x", "op\ty", "c\x01id", NULL, "q\" b\\ nl\n tab\t ctl\x01 bad\xff\xc3 ok %s",
                             "한글"));
-    assert_string_equal(str_of(o, "msg"), "q\" b\\ nl\n tab\t ctl\x01 bad\xEF\xBF\xBD\xEF\xBF\xBD ok 한글");
-    assert_string_equal(str_of(o, "instance"), "in\"st");
-    assert_string_equal(str_of(o, "mode"), "mo\\de");
-    assert_string_equal(str_of(o, "version"), "v\n1");
-    assert_string_equal(str_of(o, "component"), "comp\"x");
-    assert_string_equal(str_of(o, "op"), "op\ty");
-    assert_string_equal(str_of(o, "correlation_id"), "c\x01id");
+    EXPECT_STRING_MEMBERS(o, {"msg", "q\" b\\ nl\n tab\t ctl\x01 bad\xEF\xBF\xBD\xEF\xBF\xBD ok 한글"},
+                          {"instance", "in\"st"}, {"mode", "mo\\de"}, {"version", "v\n1"}, {"component", "comp\"x"},
+                          {"op", "op\ty"}, {"correlation_id", "c\x01id"});
     cJSON_Delete(o);
     log_init(NULL, NULL, NULL, LOG_INFO); /* NULL settings fall back to "-" */
     CAPTURE_ONE(o, LOG_INFO_("c", "o", "m"));
@@ -255,6 +256,34 @@ static bool is_truncated(const cJSON *o)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "log_truncated"));
 }
 
+/* s = `unit` repeated to fill len bytes (a whole number of units), NUL-terminated. */
+static void fill_repeated(char *s, const char *unit, size_t len)
+{
+    size_t u = strlen(unit);
+    for (size_t i = 0; i + u <= len; i += u)
+        memcpy(s + i, unit, u);
+    s[len] = '\0';
+}
+
+/* The logged msg of o is a prefix of s, longer than min_len and shorter than max_len bytes. */
+static void expect_msg_prefix(const cJSON *o, const char *s, size_t min_len, size_t max_len)
+{
+    const char *msg = str_of(o, "msg");
+    size_t n = strlen(msg);
+    assert_true(n > min_len && n < max_len);
+    assert_memory_equal(msg, s, n);
+}
+
+/* Logs s as the whole message and checks the cut as expect_msg_prefix does; the caller deletes the
+ * returned line. */
+static cJSON *log_and_expect_prefix(const char *s, size_t min_len, size_t max_len)
+{
+    cJSON *o;
+    CAPTURE_ONE(o, LOG_INFO_("c", "o", "%s", s));
+    expect_msg_prefix(o, s, min_len, max_len);
+    return o;
+}
+
 static void test_truncation(void **state)
 {
     (void)state;
@@ -265,53 +294,35 @@ static void test_truncation(void **state)
     cJSON *o;
 
     /* plain ASCII */
-    memset(s, 'a', big);
-    s[big] = '\0';
+    fill_repeated(s, "a", big);
     CAPTURE_ONE(o, log_emit(LOG_INFO, "c", "o", "cid", "\"k\":1", "%s", s));
-    const char *msg = str_of(o, "msg");
-    assert_true(strlen(msg) > 60000);
-    assert_memory_equal(msg, s, strlen(msg));
+    expect_msg_prefix(o, s, 60000, SIZE_MAX);
     assert_true(is_truncated(o));
     assert_int_equal(cJSON_GetObjectItem(o, "k")->valueint, 1); /* fields kept */
     assert_string_equal(str_of(o, "correlation_id"), "cid");
     cJSON_Delete(o);
 
     /* quotes double in size when escaped: the cut never splits an escape */
-    memset(s, '"', 40000);
-    s[40000] = '\0';
-    CAPTURE_ONE(o, LOG_INFO_("c", "o", "%s", s));
-    msg = str_of(o, "msg");
-    assert_true(strlen(msg) > 30000 && strlen(msg) < 40000);
-    assert_memory_equal(msg, s, strlen(msg));
+    fill_repeated(s, "\"", 40000);
+    o = log_and_expect_prefix(s, 30000, 40000);
     assert_true(is_truncated(o));
     cJSON_Delete(o);
 
     /* control characters become 6-byte \u escapes */
-    memset(s, '\x01', 20000);
-    s[20000] = '\0';
-    CAPTURE_ONE(o, LOG_INFO_("c", "o", "%s", s));
-    msg = str_of(o, "msg");
-    assert_true(strlen(msg) > 10000 && strlen(msg) < 20000);
-    assert_memory_equal(msg, s, strlen(msg));
-    cJSON_Delete(o);
+    fill_repeated(s, "\x01", 20000);
+    cJSON_Delete(log_and_expect_prefix(s, 10000, 20000));
 
     /* multibyte characters are never split */
-    for (size_t i = 0; i + 3 <= 90000; i += 3)
-        memcpy(s + i, "한", 3);
-    s[90000] = '\0';
-    CAPTURE_ONE(o, LOG_INFO_("c", "o", "%s", s));
-    msg = str_of(o, "msg");
-    assert_int_equal(strlen(msg) % 3, 0);
-    assert_true(strlen(msg) > 60000);
-    assert_memory_equal(msg, s, strlen(msg));
+    fill_repeated(s, "한", 90000);
+    o = log_and_expect_prefix(s, 60000, SIZE_MAX);
+    assert_int_equal(strlen(str_of(o, "msg")) % 3, 0);
     assert_true(is_truncated(o));
     cJSON_Delete(o);
 
     /* fields too big to fit at all are dropped; msg stays whole */
     buf_t f;
     buf_init(&f, 1 << 20);
-    memset(s, 'f', big);
-    s[big] = '\0';
+    fill_repeated(s, "f", big);
     log_fields_str(&f, "big", s);
     CAPTURE_ONE(o, log_emit(LOG_INFO, "c", "o", NULL, f.data, "short"));
     assert_string_equal(str_of(o, "msg"), "short");

@@ -63,12 +63,7 @@ typedef struct {
 } route_t;
 
 static struct {
-    pthread_t thread;
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *stop_ev;
-    int stop_pipe[2];
-    int port;
+    tu_http_t server; /* testutil.h: loopback evhttp on its own thread */
     char base_url[64];
     pthread_mutex_t mu; /* guards routes and pending */
     route_t routes[R_COUNT];
@@ -164,43 +159,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     SRV_CHECK(d != NULL);
     *d = (delayed_t){.req = req, .status = status, .body = out};
     struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-    SRV_CHECK(event_base_once(srv.base, -1, EV_TIMEOUT, send_delayed, d, &tv) == 0);
-}
-
-static void on_stop(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    event_base_loopbreak(srv.base);
-}
-
-static void *server_main(void *arg)
-{
-    (void)arg;
-    event_base_dispatch(srv.base);
-    return NULL;
+    SRV_CHECK(event_base_once(srv.server.base, -1, EV_TIMEOUT, send_delayed, d, &tv) == 0);
 }
 
 static void server_start(void)
 {
     memset(&srv, 0, sizeof srv);
     pthread_mutex_init(&srv.mu, NULL);
-    srv.base = event_base_new();
-    srv.http = evhttp_new(srv.base);
-    assert_non_null(srv.http);
-    evhttp_set_gencb(srv.http, on_request, NULL);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(srv.http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl), 0);
-    srv.port = ntohs(sa.sin_port);
-    snprintf(srv.base_url, sizeof srv.base_url, "http://127.0.0.1:%d/", srv.port);
-    assert_int_equal(pipe(srv.stop_pipe), 0);
-    srv.stop_ev = event_new(srv.base, srv.stop_pipe[0], EV_READ, on_stop, NULL);
-    event_add(srv.stop_ev, NULL);
-    assert_int_equal(pthread_create(&srv.thread, NULL, server_main, NULL), 0);
+    tu_http_start(&srv.server, on_request, NULL);
+    snprintf(srv.base_url, sizeof srv.base_url, "http://127.0.0.1:%d/", srv.server.port);
 }
 
 static int pending_answers(void)
@@ -233,13 +200,7 @@ static void reset_routes(void)
 static void server_stop(void)
 {
     wait_no_pending();
-    assert_int_equal(write(srv.stop_pipe[1], "x", 1), 1);
-    pthread_join(srv.thread, NULL);
-    event_free(srv.stop_ev);
-    evhttp_free(srv.http);
-    event_base_free(srv.base);
-    close(srv.stop_pipe[0]);
-    close(srv.stop_pipe[1]);
+    tu_http_stop(&srv.server);
     reset_routes();
     pthread_mutex_destroy(&srv.mu);
 }
@@ -336,6 +297,13 @@ static nexon_t *client(const nexon_opts_t *o)
     return n;
 }
 
+/* A client with default_opts() (nexon_new copies the options). */
+static nexon_t *default_client(void)
+{
+    nexon_opts_t o = default_opts();
+    return client(&o);
+}
+
 static int64_t in_ms(int64_t ms) { return clock_mono_ms() + ms; }
 
 static up_rc_t get_basic(nexon_t *n, buf_t *out) { return nexon_get_basic(n, "ocid-1", in_ms(5000), out); }
@@ -374,8 +342,7 @@ static void test_ocid_korean_ign_encoded(void **state)
 {
     (void)state;
     script_json(R_ID, STATUSES(200), "{\"ocid\":\"e0a4f439e53c369866b55297d2f5f4eb\"}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     char ocid[64];
     assert_int_equal(nexon_get_ocid(n, "아델 &x", in_ms(5000), ocid, sizeof ocid), UP_OK);
     assert_string_equal(ocid, "e0a4f439e53c369866b55297d2f5f4eb");
@@ -394,8 +361,7 @@ static void test_ocid_body_without_ocid_fails(void **state)
 {
     (void)state;
     script_json(R_ID, STATUSES(200), "{\"name\":\"no ocid here\"}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     char ocid[64];
     assert_int_equal(nexon_get_ocid(n, "x", in_ms(5000), ocid, sizeof ocid), UP_FAILED);
     assert_int_equal(hits(R_ID), 1); /* a bad body is not retried */
@@ -413,8 +379,7 @@ static void test_basic_and_equipment_bodies(void **state)
     script(R_BASIC, STATUSES(200), 0, doc, big);
     script(R_EQUIP, STATUSES(200), 0, doc, big);
     set_gzip(R_EQUIP, true);
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 1u << 20);
     assert_int_equal(get_basic(n, &out), UP_OK);
@@ -439,8 +404,7 @@ static void test_character_list_uses_user_key(void **state)
     (void)state;
     const char *doc = "{\"account_list\":[]}";
     script_json(R_LIST, STATUSES(200), doc);
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     assert_int_equal(nexon_get_character_list(n, USER_KEY, in_ms(5000), &out), UP_OK);
@@ -471,8 +435,7 @@ static void test_not_found_single_call(void **state)
     (void)state;
     script_json(R_ID, STATUSES(404), "{}");
     script_json(R_BASIC, STATUSES(400), "{}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     char ocid[64];
     buf_t out;
     buf_init(&out, 4096);
@@ -490,8 +453,7 @@ static void test_key_rejected_not_retried(void **state)
     (void)state;
     script_json(R_BASIC, STATUSES(401), "{}");
     script_json(R_EQUIP, STATUSES(403), "{}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     assert_int_equal(get_basic(n, &out), UP_KEY_REJECTED);
@@ -506,8 +468,7 @@ static void test_retry_then_success(void **state)
 {
     (void)state;
     script_json(R_BASIC, STATUSES(503, 503, 200), "{\"ok\":1}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     assert_int_equal(get_basic(n, &out), UP_OK);
@@ -521,8 +482,7 @@ static void test_retries_exhausted(void **state)
 {
     (void)state;
     script_json(R_BASIC, STATUSES(503), "{}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     assert_int_equal(get_basic(n, &out), UP_FAILED);
@@ -536,8 +496,7 @@ static void test_other_4xx_not_retried(void **state)
 {
     (void)state;
     script_json(R_BASIC, STATUSES(405), "{}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     assert_int_equal(get_basic(n, &out), UP_FAILED);
@@ -549,8 +508,7 @@ static void test_other_4xx_not_retried(void **state)
 static void test_429_retry_after(void **state)
 {
     (void)state;
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     /* Retry-After: 1 fits a 3 s call: the retry waits for it (not the 10 ms back-off) */
@@ -637,8 +595,7 @@ static void test_deadline_passed_no_call(void **state)
 {
     (void)state;
     script_json(R_BASIC, STATUSES(200), "{}");
-    nexon_opts_t o = default_opts();
-    nexon_t *n = client(&o);
+    nexon_t *n = default_client();
     buf_t out;
     buf_init(&out, 4096);
     char ocid[64];

@@ -6,10 +6,8 @@
  * removed at the end; a second raw SQLite connection inspects or disturbs the file. */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -19,37 +17,14 @@
 #define READERS 4
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-typedef struct {
-    char dir[64];
-    char path[128];
-    store_t *s;
-} fx_t;
+/* The store and its directory (testutil.h); tests reopen fx->s themselves. */
+typedef tu_db_t fx_t;
 
 /* ---- fixture ---- */
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static store_t *open_store(const fx_t *fx)
 {
-    char err[256] = "";
-    store_t *s = store_sqlite_open(fx->path, READERS, err, sizeof err);
-    if (!s)
-        print_error("open failed: %s\n", err);
+    store_t *s = tu_store_open(fx->path, READERS);
     assert_non_null(s);
     assert_string_equal(s->kind, "sqlite");
     return s;
@@ -60,17 +35,7 @@ static int setup(void **state)
     fx_t *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/mx_store_XXXXXX");
-    if (!mkdtemp(fx->dir)) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->path, sizeof fx->path, "%s/mx.db", fx->dir);
-    char err[256] = "";
-    fx->s = store_sqlite_open(fx->path, READERS, err, sizeof err);
-    if (!fx->s) {
-        print_error("open failed: %s\n", err);
-        remove_dir(fx->dir);
+    if (!tu_db_open(fx, "store", READERS)) {
         free(fx);
         return -1;
     }
@@ -81,60 +46,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx_t *fx = *state;
-    store_close(fx->s);
-    remove_dir(fx->dir);
+    tu_db_close(fx);
     free(fx);
     return 0;
 }
 
 /* ---- raw access to the file, for inspection and disturbance ---- */
 
-static sqlite3 *raw_open(const char *path)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 2000);
-    return db;
-}
-
-static void raw_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        print_error("%s: %s\n", sql, msg ? msg : "?");
-    sqlite3_free(msg);
-    assert_int_equal(rc, SQLITE_OK);
-}
-
-/* The first column of the first row as an integer (-1 when there is no row). */
-static int64_t raw_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* The first column of the first row as text into out ("" when NULL or no row). */
-static void raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    out[0] = '\0';
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-}
-
-static int64_t raw_count(const fx_t *fx, const char *sql)
-{
-    sqlite3 *db = raw_open(fx->path);
-    int64_t n = raw_int(db, sql);
-    sqlite3_close(db);
-    return n;
-}
+static sqlite3 *raw_open(const char *path) { return tu_raw_open(path, SQLITE_OPEN_READWRITE); }
 
 /* ---- record builders ---- */
 
@@ -198,28 +117,28 @@ static void test_open_creates_every_table(void **state)
     char sql[256];
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", TABLES[i]);
-        if (raw_int(db, sql) != 1)
+        if (tu_raw_int(db, sql) != 1)
             print_error("missing table %s\n", TABLES[i]);
-        assert_int_equal(raw_int(db, sql), 1);
+        assert_int_equal(tu_raw_int(db, sql), 1);
     }
     for (size_t i = 0; i < sizeof NAMED_INDEXES / sizeof NAMED_INDEXES[0]; i++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'",
                  NAMED_INDEXES[i]);
-        if (raw_int(db, sql) != 1)
+        if (tu_raw_int(db, sql) != 1)
             print_error("missing index %s\n", NAMED_INDEXES[i]);
-        assert_int_equal(raw_int(db, sql), 1);
+        assert_int_equal(tu_raw_int(db, sql), 1);
     }
     char text[128];
-    raw_text(db, "PRAGMA journal_mode", text, sizeof text);
+    tu_raw_text(db, "PRAGMA journal_mode", text, sizeof text);
     assert_string_equal(text, "wal");
     /* One migration recorded, with a SHA-256 hex checksum. */
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migration"), 1);
-    raw_text(db, "SELECT checksum FROM schema_migration WHERE version = 1", text, sizeof text);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM schema_migration"), 1);
+    tu_raw_text(db, "SELECT checksum FROM schema_migration WHERE version = 1", text, sizeof text);
     assert_int_equal(strlen(text), 64);
     assert_int_equal(strspn(text, "0123456789abcdef"), 64);
     /* Conventions spot checks: AUTOINCREMENT ids, CHECKed text lengths, no flame column (M2). */
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"), 1);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('expectation_preset_summary')"
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"), 1);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM pragma_table_info('expectation_preset_summary')"
                                  " WHERE name = 'flame_cost'"), 0);
     assert_int_not_equal(sqlite3_exec(db, "INSERT INTO quota_counter (name, day, used, limit_value)"
                                           " VALUES ('ai', '2024-01-01', 2, 1)", NULL, NULL, NULL), SQLITE_OK);
@@ -233,7 +152,7 @@ static void test_reopen_applies_migration_once(void **state)
     fx_t *fx = *state;
     sqlite3 *db = raw_open(fx->path);
     char before[80], after[80];
-    raw_text(db, "SELECT checksum || ':' || applied_at FROM schema_migration", before, sizeof before);
+    tu_raw_text(db, "SELECT checksum || ':' || applied_at FROM schema_migration", before, sizeof before);
     sqlite3_close(db);
 
     store_close(fx->s);
@@ -243,8 +162,8 @@ static void test_reopen_applies_migration_once(void **state)
     assert_int_equal(fx->s->ops->schema_version(fx->s), 1);
 
     db = raw_open(fx->path);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migration"), 1);
-    raw_text(db, "SELECT checksum || ':' || applied_at FROM schema_migration", after, sizeof after);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM schema_migration"), 1);
+    tu_raw_text(db, "SELECT checksum || ':' || applied_at FROM schema_migration", after, sizeof after);
     assert_string_equal(before, after);
     sqlite3_close(db);
 }
@@ -260,7 +179,7 @@ static void test_newer_schema_is_refused(void **state)
     char sql[256];
     sqlite3 *db = raw_open(fx->path);
     snprintf(sql, sizeof sql, "INSERT INTO schema_migration VALUES (%d, 'future', '%s', 1)", latest + 1, HEX64);
-    raw_exec(db, sql);
+    tu_raw_exec(db, sql);
     sqlite3_close(db);
     fx->s = open_store(fx);
     assert_int_equal(fx->s->ops->schema_version(fx->s), latest + 1);
@@ -270,7 +189,7 @@ static void test_newer_schema_is_refused(void **state)
     /* Two versions ahead: refused with a clear message. */
     db = raw_open(fx->path);
     snprintf(sql, sizeof sql, "INSERT INTO schema_migration VALUES (%d, 'far future', '%s', 1)", latest + 2, HEX64);
-    raw_exec(db, sql);
+    tu_raw_exec(db, sql);
     sqlite3_close(db);
     char err[256] = "";
     assert_null(store_sqlite_open(fx->path, READERS, err, sizeof err));
@@ -281,7 +200,7 @@ static void test_newer_schema_is_refused(void **state)
 
     /* Back to a version this binary runs against, so teardown has a store to close. */
     db = raw_open(fx->path);
-    raw_exec(db, "DELETE FROM schema_migration WHERE version > 1");
+    tu_raw_exec(db, "DELETE FROM schema_migration WHERE version > 1");
     sqlite3_close(db);
     fx->s = open_store(fx);
 }
@@ -293,8 +212,8 @@ static void test_edited_migration_is_refused(void **state)
     fx->s = NULL;
     sqlite3 *db = raw_open(fx->path);
     char good[80];
-    raw_text(db, "SELECT checksum FROM schema_migration WHERE version = 1", good, sizeof good);
-    raw_exec(db, "UPDATE schema_migration SET checksum = '" HEX64 "' WHERE version = 1");
+    tu_raw_text(db, "SELECT checksum FROM schema_migration WHERE version = 1", good, sizeof good);
+    tu_raw_exec(db, "UPDATE schema_migration SET checksum = '" HEX64 "' WHERE version = 1");
     sqlite3_close(db);
 
     char err[256] = "";
@@ -305,7 +224,7 @@ static void test_edited_migration_is_refused(void **state)
     char sql[160];
     snprintf(sql, sizeof sql, "UPDATE schema_migration SET checksum = '%s' WHERE version = 1", good);
     db = raw_open(fx->path);
-    raw_exec(db, sql);
+    tu_raw_exec(db, sql);
     sqlite3_close(db);
     fx->s = open_store(fx);
 }
@@ -395,7 +314,7 @@ static void test_character_upsert_and_name_move(void **state)
     assert_int_equal(s->ops->character_upsert(s, "ocid-c", long_ign, &c), STORE_CORRUPT);
     assert_null(c.ocid);
     assert_int_equal(s->ops->character_by_ocid(s, "ocid-c", &c), STORE_NOT_FOUND);
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM game_character"), 2);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM game_character"), 2);
 
     store_character_clear(&a);
     store_character_clear(&b);
@@ -427,7 +346,7 @@ static void test_character_set_basic(void **state)
     assert_int_equal(c.character_level, 0);
     assert_int_equal(c.basic_info_updated_ms, 5678);
     store_character_clear(&c);
-    assert_int_equal(raw_count(fx, "SELECT character_level IS NULL FROM game_character WHERE ocid = 'ocid-a'"), 1);
+    assert_int_equal(tu_file_int(fx->path, "SELECT character_level IS NULL FROM game_character WHERE ocid = 'ocid-a'"), 1);
 }
 
 /* ---- snapshots ---- */
@@ -498,32 +417,32 @@ static void test_view_ordering_guard_and_summaries(void **state)
 
     sqlite3 *db = raw_open(fx->path);
     char text[64];
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM expectation_preset_summary"), 2);
-    raw_text(db, "SELECT total_expected_cost FROM expectation_view", text, sizeof text);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM expectation_preset_summary"), 2);
+    tu_raw_text(db, "SELECT total_expected_cost FROM expectation_view", text, sizeof text);
     assert_string_equal(text, "1234567890123");
-    raw_text(db, "SELECT total_expected_cost FROM expectation_preset_summary WHERE preset_no = 1", text, sizeof text);
+    tu_raw_text(db, "SELECT total_expected_cost FROM expectation_preset_summary WHERE preset_no = 1", text, sizeof text);
     assert_string_equal(text, "1000000000000000"); /* never 1e+15 */
-    raw_text(db, "SELECT red_cube_cost FROM expectation_preset_summary WHERE preset_no = 1", text, sizeof text);
+    tu_raw_text(db, "SELECT red_cube_cost FROM expectation_preset_summary WHERE preset_no = 1", text, sizeof text);
     assert_string_equal(text, "0"); /* never -0 */
-    assert_int_equal(raw_int(db, "SELECT typeof(total_expected_cost) = 'text' FROM expectation_view"), 1);
+    assert_int_equal(tu_raw_int(db, "SELECT typeof(total_expected_cost) = 'text' FROM expectation_view"), 1);
 
     /* Older calculation: neither the view nor its summaries change. */
     write_one(s, view_rec("ocid-a", "X", 5, 500, "body-500", three, 3), 9100);
     expect_view(s, "X", "body-1000", 1000);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM expectation_preset_summary"), 2);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM expectation_preset_summary"), 2);
 
     /* Same calculated_at replaces (>=, a retried flush is idempotent), summaries replaced too. */
     write_one(s, view_rec("ocid-a", "X", 77, 1000, "body-1000b", one, 1), 9200);
     expect_view(s, "X", "body-1000b", 1000);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM expectation_preset_summary"), 1);
-    assert_int_equal(raw_int(db, "SELECT preset_no FROM expectation_preset_summary"), 3);
-    assert_int_equal(raw_int(db, "SELECT calculated_at FROM expectation_preset_summary"), 1000);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM expectation_preset_summary"), 1);
+    assert_int_equal(tu_raw_int(db, "SELECT preset_no FROM expectation_preset_summary"), 3);
+    assert_int_equal(tu_raw_int(db, "SELECT calculated_at FROM expectation_preset_summary"), 1000);
 
     /* Newer replaces. */
     write_one(s, view_rec("ocid-a", "X", 9, 2000, "body-2000", three, 3), 9300);
     expect_view(s, "X", "body-2000", 2000);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM expectation_preset_summary WHERE calculated_at = 2000"), 3);
-    assert_int_equal(raw_int(db, "SELECT updated_at FROM expectation_view"), 9300);
+    assert_int_equal(tu_raw_int(db, "SELECT count(*) FROM expectation_preset_summary WHERE calculated_at = 2000"), 3);
+    assert_int_equal(tu_raw_int(db, "SELECT updated_at FROM expectation_view"), 9300);
     sqlite3_close(db);
 }
 
@@ -568,27 +487,27 @@ static void test_view_delete_and_purge(void **state)
         view_rec("ocid-c", "C", 3, 300, "c", p, 1),
     };
     assert_int_equal(s->ops->write_batch(s, batch, 3, 1000), STORE_OK);
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM expectation_preset_summary"), 3);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM expectation_preset_summary"), 3);
 
     assert_int_equal(s->ops->view_delete_by_ign(s, "A"), STORE_OK);
     assert_int_equal(s->ops->view_delete_by_ign(s, "A"), STORE_NOT_FOUND);
     store_view_t v;
     assert_int_equal(s->ops->view_by_ign(s, "A", &v), STORE_NOT_FOUND);
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM expectation_preset_summary"), 2);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM expectation_preset_summary"), 2);
 
     int64_t deleted = -1;
     assert_int_equal(s->ops->view_purge(s, 250, &deleted), STORE_OK);
     assert_int_equal(deleted, 1); /* B (200); C (300) stays */
     assert_int_equal(s->ops->view_by_ign(s, "B", &v), STORE_NOT_FOUND);
     expect_view(s, "C", "c", 300);
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM expectation_preset_summary"), 1);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM expectation_preset_summary"), 1);
     assert_int_equal(s->ops->view_purge(s, 250, &deleted), STORE_OK);
     assert_int_equal(deleted, 0);
     assert_int_equal(s->ops->view_purge(s, 301, &deleted), STORE_OK);
     assert_int_equal(deleted, 1);
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM expectation_preset_summary"), 0);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM expectation_preset_summary"), 0);
     /* The character rows stay (kept forever, 5.2 retention). */
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM game_character"), 3);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM game_character"), 3);
 }
 
 /* ---- meta ---- */
@@ -633,7 +552,7 @@ static void test_batch_is_all_or_nothing(void **state)
     assert_int_equal(s->ops->character_by_ocid(s, "ocid-e", &c), STORE_NOT_FOUND);
     assert_int_equal(s->ops->view_by_ign(s, "E", &v), STORE_NOT_FOUND);
     assert_int_equal(s->ops->snapshot_get(s, "ocid-f", &snap), STORE_NOT_FOUND);
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM expectation_preset_summary"), 0);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM expectation_preset_summary"), 0);
 
     /* A cost that has no decimal form is refused the same way. */
     wb_record_t bad_cost = view_rec("ocid-h", "H", INFINITY, 100, "h", NULL, 0);
@@ -735,7 +654,7 @@ static void test_concurrent_readers_and_writers(void **state)
             expect_view(fx->s, ign, body, 1000 + last);
         }
     }
-    assert_int_equal(raw_count(fx, "SELECT count(*) FROM game_character"), 16);
+    assert_int_equal(tu_file_int(fx->path, "SELECT count(*) FROM game_character"), 16);
 }
 
 /* ---- durability and unavailability ---- */
@@ -780,7 +699,7 @@ static void test_busy_database_is_unavailable(void **state)
 
     /* Another connection holds the write lock. */
     sqlite3 *other = raw_open(fx->path);
-    raw_exec(other, "BEGIN EXCLUSIVE");
+    tu_raw_exec(other, "BEGIN EXCLUSIVE");
 
     int64_t t0 = clock_mono_ms();
     assert_int_equal(s->ops->character_upsert(s, "ocid-b", "Y", NULL), STORE_UNAVAILABLE);
@@ -798,7 +717,7 @@ static void test_busy_database_is_unavailable(void **state)
     assert_int_equal(s->ops->ping(s), STORE_OK);
     expect_view(s, "X", "before", 1000);
 
-    raw_exec(other, "ROLLBACK");
+    tu_raw_exec(other, "ROLLBACK");
     sqlite3_close(other);
 
     /* Nothing of the failed writes committed; the store works again. */

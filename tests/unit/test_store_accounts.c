@@ -8,7 +8,6 @@
  * under /tmp; a raw SQLite connection seeds and inspects the file. */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,52 +22,20 @@
 #define NOW INT64_C(1700000000000) /* a fixed "DB clock" for deterministic timestamps */
 
 typedef struct {
-    char dir[64];
-    char path[128];
-    store_t *s;
+    tu_db_t db;  /* the store in its mkdtemp directory (testutil.h) */
     sqlite3 *raw; /* seeding and inspection; closed before the store */
 } fx_t;
 
 /* ---- fixture ---- */
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/mx_accounts_XXXXXX");
-    if (!mkdtemp(fx->dir)) {
+    if (!fx || !tu_db_open(&fx->db, "accounts", READERS)) {
         free(fx);
         return -1;
     }
-    snprintf(fx->path, sizeof fx->path, "%s/mx.db", fx->dir);
-    char err[256] = "";
-    fx->s = store_sqlite_open(fx->path, READERS, err, sizeof err);
-    if (!fx->s || sqlite3_open_v2(fx->path, &fx->raw, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        print_error("open failed: %s\n", err);
-        store_close(fx->s);
-        remove_dir(fx->dir);
-        free(fx);
-        return -1;
-    }
-    sqlite3_busy_timeout(fx->raw, 5000);
+    fx->raw = tu_raw_open(fx->db.path, SQLITE_OPEN_READWRITE);
     *state = fx;
     return 0;
 }
@@ -77,70 +44,68 @@ static int teardown(void **state)
 {
     fx_t *fx = *state;
     sqlite3_close(fx->raw);
-    store_close(fx->s);
-    remove_dir(fx->dir);
+    tu_db_close(&fx->db);
     free(fx);
     return 0;
 }
 
-/* ---- raw access ---- */
+/* ---- raw access: most statements are built printf-style ---- */
 
-static void raw_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        print_error("%s: %s\n", sql, msg ? msg : "?");
-    sqlite3_free(msg);
-    assert_int_equal(rc, SQLITE_OK);
-}
+typedef struct {
+    char text[1024];
+} sql_t;
 
-static void raw_execf(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void raw_execf(sqlite3 *db, const char *fmt, ...)
+/* The formatted statement; sqlf(...).text lives until the end of the caller's full expression. */
+static sql_t sqlf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static sql_t sqlf(const char *fmt, ...)
 {
-    char sql[1024];
+    sql_t q;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
+    vsnprintf(q.text, sizeof q.text, fmt, ap);
     va_end(ap);
-    raw_exec(db, sql);
+    return q;
 }
 
+#define raw_execf(db, ...) tu_raw_exec((db), sqlf(__VA_ARGS__).text)
 /* The first column of the first row as an integer (-1 when there is no row or it is NULL). */
-static int64_t raw_int(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int64_t raw_int(sqlite3 *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        print_error("%s: %s\n", sql, sqlite3_errmsg(db));
-    assert_non_null(st);
-    int64_t v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
+#define raw_int(db, ...) tu_raw_int((db), sqlf(__VA_ARGS__).text)
 /* The first column of the first row as text into out ("" when NULL or no row). */
-static void raw_text(sqlite3 *db, char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void raw_text(sqlite3 *db, char *out, size_t cap, const char *fmt, ...)
+#define raw_text(db, out, cap, ...) tu_raw_text((db), sqlf(__VA_ARGS__).text, (out), (cap))
+
+/* Runs `sql` (a count of rows breaking an invariant) on a read-only connection of its own, again
+ * and again until *stop: every nonzero answer is a violation, since the invariant must hold in
+ * every snapshot a reader can see. No cmocka asserts here: it runs on its own thread. */
+typedef struct {
+    const char *path, *sql;
+    int pause_us; /* between checks */
+    atomic_bool *stop;
+    atomic_int violations, checks;
+} invariant_checker_t;
+
+static void *invariant_check_thread(void *arg)
 {
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
+    invariant_checker_t *c = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        atomic_fetch_add(&c->violations, 1000);
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    out[0] = '\0';
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_prepare_v2(db, c->sql, -1, &st, NULL);
+    while (st && !atomic_load(c->stop)) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
+            atomic_fetch_add(&c->violations, 1);
+        sqlite3_reset(st);
+        atomic_fetch_add(&c->checks, 1);
+        if (c->pause_us > 0)
+            usleep((useconds_t)c->pause_us);
+    }
     sqlite3_finalize(st);
+    sqlite3_close(db);
+    return NULL;
 }
 
 /* ---- builders ---- */
@@ -169,20 +134,20 @@ static void content_hash(const char *rid, const char *type, const char *payload,
 static void ensure_character(fx_t *fx, const char *ocid, const char *ign)
 {
     store_character_t c;
-    assert_int_equal(fx->s->ops->character_upsert(fx->s, ocid, ign, &c), STORE_OK);
+    assert_int_equal(fx->db.s->ops->character_upsert(fx->db.s, ocid, ign, &c), STORE_OK);
     store_character_clear(&c);
 }
 
 static void set_points(fx_t *fx, const char *fp, int64_t points)
 {
-    assert_int_equal(fx->s->ops->member_ensure(fx->s, fp, NOW), STORE_OK);
+    assert_int_equal(fx->db.s->ops->member_ensure(fx->db.s, fp, NOW), STORE_OK);
     raw_execf(fx->raw, "UPDATE member SET point = %" PRId64 " WHERE fingerprint = '%s'", points, fp);
 }
 
 static int64_t points_of(fx_t *fx, const char *fp)
 {
     store_member_t m;
-    assert_int_equal(fx->s->ops->member_get(fx->s, fp, &m), STORE_OK);
+    assert_int_equal(fx->db.s->ops->member_get(fx->db.s, fp, &m), STORE_OK);
     assert_string_equal(m.fingerprint, fp);
     return m.point;
 }
@@ -210,7 +175,7 @@ static store_outbox_row_t claim_one(fx_t *fx, outbox_queue_t q, int64_t now_ms)
 {
     store_outbox_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(fx->s->ops->outbox_claim(fx->s, q, "inst-1", 1, now_ms, &rows, &n), STORE_OK);
+    assert_int_equal(fx->db.s->ops->outbox_claim(fx->db.s, q, "inst-1", 1, now_ms, &rows, &n), STORE_OK);
     assert_int_equal(n, 1);
     store_outbox_row_t r = rows[0];
     r.payload = NULL;
@@ -222,7 +187,7 @@ static size_t claim_count(fx_t *fx, outbox_queue_t q, int batch, int64_t now_ms)
 {
     store_outbox_row_t *rows = NULL;
     size_t n = 0;
-    assert_int_equal(fx->s->ops->outbox_claim(fx->s, q, "inst-1", batch, now_ms, &rows, &n), STORE_OK);
+    assert_int_equal(fx->db.s->ops->outbox_claim(fx->db.s, q, "inst-1", batch, now_ms, &rows, &n), STORE_OK);
     store_outbox_rows_free(rows, n);
     return n;
 }
@@ -234,7 +199,7 @@ static size_t claim_count(fx_t *fx, outbox_queue_t q, int batch, int64_t now_ms)
 static void test_members_and_admins(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     char a[44], b[44], c[44];
     make_fp(a, "c", 1);
     make_fp(b, "a", 2);
@@ -301,10 +266,17 @@ static store_session_t session_of(const char *id, const char *fp, int64_t now_ms
     return s;
 }
 
+/* Creates session `id` of member fp, as session_of builds it at now_ms. */
+static void create_session(store_t *s, const char *id, const char *fp, int64_t now_ms)
+{
+    store_session_t in = session_of(id, fp, now_ms);
+    assert_int_equal(s->ops->session_create(s, &in), STORE_OK);
+}
+
 static void test_sessions(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     char fp[44];
     make_fp(fp, "s", 1);
     const char *id = "11111111-1111-4111-8111-111111111111";
@@ -364,12 +336,11 @@ static void test_sessions(void **state)
 static void test_refresh_rotation_outcomes(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     char fp[44];
     make_fp(fp, "r", 1);
     const char *sid = "44444444-4444-4444-8444-444444444444";
-    store_session_t in = session_of(sid, fp, NOW);
-    assert_int_equal(s->ops->session_create(s, &in), STORE_OK);
+    create_session(s, sid, fp, NOW);
     assert_int_equal(s->ops->refresh_insert(s, "t0", "fam", sid, fp, NOW, REFRESH_TTL), STORE_OK);
 
     refresh_rc_t out;
@@ -411,8 +382,7 @@ static void test_refresh_rotation_outcomes(void **state)
 
     /* Session gone: an expired session; its tokens are deleted, nothing new is issued. */
     const char *sid2 = "55555555-5555-4555-8555-555555555555";
-    store_session_t in2 = session_of(sid2, fp, NOW - SESSION_TTL - 1000);
-    assert_int_equal(s->ops->session_create(s, &in2), STORE_OK);
+    create_session(s, sid2, fp, NOW - SESSION_TTL - 1000);
     assert_int_equal(s->ops->refresh_insert(s, "u0", "fam2", sid2, fp, NOW, REFRESH_TTL), STORE_OK);
     assert_int_equal(s->ops->refresh_insert(s, "u9", "fam2b", sid2, fp, NOW, REFRESH_TTL), STORE_OK);
     assert_int_equal(s->ops->refresh_rotate(s, "u0", "u1", NOW, REFRESH_TTL, SESSION_TTL, &out, &sess), STORE_OK);
@@ -444,12 +414,11 @@ static void *rotate_thread(void *arg)
 static void test_refresh_concurrent_rotation(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     char fp[44];
     make_fp(fp, "r", 2);
     const char *sid = "66666666-6666-4666-8666-666666666666";
-    store_session_t in = session_of(sid, fp, NOW);
-    assert_int_equal(s->ops->session_create(s, &in), STORE_OK);
+    create_session(s, sid, fp, NOW);
     assert_int_equal(s->ops->refresh_insert(s, "shared", "famc", sid, fp, NOW, REFRESH_TTL), STORE_OK);
 
     enum { N = 8 };
@@ -483,7 +452,7 @@ static void test_refresh_concurrent_rotation(void **state)
 static void test_like_set_count_fold(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     bool changed = true, liked = true;
     int64_t count = -1, pending = -1, oldest = -1, folded = -1;
     assert_int_equal(s->ops->like_set(s, "ocid-missing", "acct-1", true, NOW, &changed), STORE_NOT_FOUND);
@@ -572,54 +541,32 @@ static void *like_thread(void *arg)
 typedef struct {
     fx_t *fx;
     atomic_bool *stop;
-    atomic_int violations, checks, fold_failures;
-} like_checker_t;
+    atomic_int fold_failures;
+} folder_t;
 
 /* Folds while the likers run: exercises the fold against concurrent deltas. */
 static void *fold_thread(void *arg)
 {
-    like_checker_t *c = arg;
-    while (!atomic_load(c->stop)) {
+    folder_t *f = arg;
+    while (!atomic_load(f->stop)) {
         int64_t folded = 0;
-        if (c->fx->s->ops->like_fold(c->fx->s, 7, &folded) != STORE_OK)
-            atomic_fetch_add(&c->fold_failures, 1);
+        if (f->fx->db.s->ops->like_fold(f->fx->db.s, 7, &folded) != STORE_OK)
+            atomic_fetch_add(&f->fold_failures, 1);
         usleep(2000);
     }
     return NULL;
 }
 
 /* In one read snapshot: like_count + pending deltas == relation rows, for every character. */
-static void *like_check_thread(void *arg)
-{
-    like_checker_t *c = arg;
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(c->fx->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        atomic_fetch_add(&c->violations, 1000);
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    const char *sql = "SELECT count(*) FROM game_character g WHERE g.like_count"
-                      " + coalesce((SELECT sum(delta) FROM like_delta d WHERE d.character_id = g.id), 0)"
-                      " <> (SELECT count(*) FROM character_like l WHERE l.target_ocid = g.ocid)";
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    while (!atomic_load(c->stop) && st) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
-            atomic_fetch_add(&c->violations, 1);
-        sqlite3_reset(st);
-        atomic_fetch_add(&c->checks, 1);
-        usleep(500);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return NULL;
-}
+#define LIKE_INVARIANT_VIOLATIONS                                                                          \
+    "SELECT count(*) FROM game_character g WHERE g.like_count"                                             \
+    " + coalesce((SELECT sum(delta) FROM like_delta d WHERE d.character_id = g.id), 0)"                   \
+    " <> (SELECT count(*) FROM character_like l WHERE l.target_ocid = g.ocid)"
 
 static void test_like_concurrency_is_exact(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     for (int i = 0; i < LIKE_CHARS; i++) {
         char ocid[24], ign[24];
         snprintf(ocid, sizeof ocid, "ocid-%d", i);
@@ -630,11 +577,12 @@ static void test_like_concurrency_is_exact(void **state)
     for (int i = 0; i < LIKE_CHARS; i++)
         atomic_init(&net[i], 0);
     atomic_bool stop = false;
-    like_checker_t checker = {.fx = fx, .stop = &stop};
+    invariant_checker_t checker = {.path = fx->db.path, .sql = LIKE_INVARIANT_VIOLATIONS, .pause_us = 500, .stop = &stop};
+    folder_t folder = {.fx = fx, .stop = &stop};
     pthread_t check_t, fold_t, t[LIKE_THREADS];
     liker_t l[LIKE_THREADS];
-    assert_int_equal(pthread_create(&check_t, NULL, like_check_thread, &checker), 0);
-    assert_int_equal(pthread_create(&fold_t, NULL, fold_thread, &checker), 0);
+    assert_int_equal(pthread_create(&check_t, NULL, invariant_check_thread, &checker), 0);
+    assert_int_equal(pthread_create(&fold_t, NULL, fold_thread, &folder), 0);
     for (int i = 0; i < LIKE_THREADS; i++) {
         l[i] = (liker_t){s, 1234u + (unsigned)i * 7919u, net, &failures};
         assert_int_equal(pthread_create(&t[i], NULL, like_thread, &l[i]), 0);
@@ -645,7 +593,7 @@ static void test_like_concurrency_is_exact(void **state)
     pthread_join(fold_t, NULL);
     pthread_join(check_t, NULL);
     assert_int_equal(atomic_load(&failures), 0);
-    assert_int_equal(atomic_load(&checker.fold_failures), 0);
+    assert_int_equal(atomic_load(&folder.fold_failures), 0);
     assert_int_equal(atomic_load(&checker.violations), 0);
     assert_true(atomic_load(&checker.checks) > 0);
 
@@ -684,7 +632,7 @@ static void donors_setup(fx_t *fx, donors_t *d, int64_t sender_points)
     make_fp(d->admin, "adm", 2);
     make_fp(d->other, "oth", 3);
     set_points(fx, d->sender, sender_points);
-    assert_int_equal(fx->s->ops->admin_add(fx->s, d->admin, "bootstrap", NOW), STORE_OK);
+    assert_int_equal(fx->db.s->ops->admin_add(fx->db.s, d->admin, "bootstrap", NOW), STORE_OK);
 }
 
 static store_donation_t donation(const char *sender, const char *receiver, const char *key, int64_t amount,
@@ -701,7 +649,7 @@ static donation_rc_t donate(fx_t *fx, const store_donation_t *d, int64_t *balanc
 {
     donation_rc_t out = DONATION_DONE;
     int64_t bal = -1;
-    assert_int_equal(fx->s->ops->donate(fx->s, d, NOW, &out, &bal), STORE_OK);
+    assert_int_equal(fx->db.s->ops->donate(fx->db.s, d, NOW, &out, &bal), STORE_OK);
     if (balance)
         *balance = bal;
     return out;
@@ -811,7 +759,7 @@ static void test_donation_refusals_roll_back(void **state)
     assert_int_equal(donate(fx, &bd, NULL), DONATION_ADMIN_MEMBER_MISSING);
     expect_nothing_recorded(fx, 1, 1);
     assert_int_equal(points_of(fx, p.sender), 50);
-    assert_int_equal(fx->s->ops->member_ensure(fx->s, boot, NOW), STORE_OK);
+    assert_int_equal(fx->db.s->ops->member_ensure(fx->db.s, boot, NOW), STORE_OK);
     assert_int_equal(donate(fx, &bd, NULL), DONATION_DONE);
     assert_int_equal(points_of(fx, boot), 10);
     assert_int_equal(points_of(fx, p.sender), 40);
@@ -841,9 +789,9 @@ static void test_donation_refusals_roll_back(void **state)
     long_key[70] = '\0';
     store_donation_t lk = donation(p.sender, p.admin, long_key, 1, h);
     donation_rc_t out;
-    assert_int_equal(fx->s->ops->donate(fx->s, &lk, NOW, &out, NULL), STORE_CORRUPT);
+    assert_int_equal(fx->db.s->ops->donate(fx->db.s, &lk, NOW, &out, NULL), STORE_CORRUPT);
     store_donation_t zero = donation(p.sender, p.admin, "k-zero", 0, h);
-    assert_int_equal(fx->s->ops->donate(fx->s, &zero, NOW, &out, NULL), STORE_CORRUPT);
+    assert_int_equal(fx->db.s->ops->donate(fx->db.s, &zero, NOW, &out, NULL), STORE_CORRUPT);
     expect_nothing_recorded(fx, 3, 3);
     assert_int_equal(points_of(fx, p.sender), 40);
 }
@@ -889,7 +837,7 @@ static void test_donation_concurrent_keys(void **state)
     donor_thread_t t[DONATE_THREADS];
     pthread_t th[DONATE_THREADS];
     for (int i = 0; i < DONATE_THREADS; i++) {
-        t[i] = (donor_thread_t){fx->s, &p, &go, i, 0, 0, 0};
+        t[i] = (donor_thread_t){fx->db.s, &p, &go, i, 0, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, donate_thread, &t[i]), 0);
     }
     int done = 0, replayed = 0, other = 0;
@@ -919,7 +867,7 @@ static void test_donation_concurrent_keys(void **state)
 static void test_outbox_claim_fail_dead_letter(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     const outbox_queue_t Q = OUTBOX_DONATION;
     int64_t id = raw_outbox(fx, Q, "donation:1", "DONATION_COMPLETED", "{\"a\":1}", NOW);
     raw_outbox(fx, Q, "donation:2", "DONATION_COMPLETED", "{\"a\":2}", NOW + 1000000); /* not due yet */
@@ -1003,7 +951,7 @@ static void test_outbox_claim_fail_dead_letter(void **state)
 static void test_outbox_complete_release_purge(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     const outbox_queue_t Q = OUTBOX_UPSTREAM;
     int64_t ids[5];
     for (int i = 0; i < 5; i++) {
@@ -1069,7 +1017,7 @@ static void test_outbox_complete_release_purge(void **state)
 static void test_outbox_reclaim(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     const outbox_queue_t Q = OUTBOX_DONATION;
     int64_t good = raw_outbox(fx, Q, "donation:10", "DONATION_COMPLETED", "{\"g\":1}", NOW);
     int64_t bad = raw_outbox(fx, Q, "donation:11", "DONATION_COMPLETED", "{\"b\":1}", NOW);
@@ -1115,55 +1063,27 @@ static void test_outbox_reclaim(void **state)
     assert_int_equal(res, OUTBOX_FINAL_OK);
 }
 
-typedef struct {
-    const char *path;
-    atomic_bool *stop;
-    atomic_int violations, checks;
-} dlq_checker_t;
-
-/* Polls for a DEAD_LETTER row without its DLQ row (must never be visible). */
-static void *dead_letter_check_thread(void *arg)
-{
-    dlq_checker_t *c = arg;
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        atomic_fetch_add(&c->violations, 1000);
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db,
-                       "SELECT count(*) FROM donation_outbox o WHERE o.status = 'DEAD_LETTER'"
-                       " AND NOT EXISTS (SELECT 1 FROM donation_dlq d WHERE d.request_id = o.request_id)",
-                       -1, &st, NULL);
-    while (st && !atomic_load(c->stop)) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
-            atomic_fetch_add(&c->violations, 1);
-        sqlite3_reset(st);
-        atomic_fetch_add(&c->checks, 1);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return NULL;
-}
+/* A DEAD_LETTER row without its DLQ row (must never be visible). */
+#define DEAD_LETTER_WITHOUT_DLQ_ROW                                                                        \
+    "SELECT count(*) FROM donation_outbox o WHERE o.status = 'DEAD_LETTER'"                                \
+    " AND NOT EXISTS (SELECT 1 FROM donation_dlq d WHERE d.request_id = o.request_id)"
 
 static void test_dead_letter_and_dlq_row_are_atomic(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     enum { ROWS = 30 };
-    raw_exec(fx->raw, "BEGIN");
+    tu_raw_exec(fx->raw, "BEGIN");
     for (int i = 0; i < ROWS; i++) {
         char rid[32];
         snprintf(rid, sizeof rid, "donation:%d", 100 + i);
         raw_outbox(fx, OUTBOX_DONATION, rid, "DONATION_COMPLETED", "{}", NOW);
     }
-    raw_exec(fx->raw, "COMMIT");
+    tu_raw_exec(fx->raw, "COMMIT");
     atomic_bool stop = false;
-    dlq_checker_t c = {.path = fx->path, .stop = &stop};
+    invariant_checker_t c = {.path = fx->db.path, .sql = DEAD_LETTER_WITHOUT_DLQ_ROW, .stop = &stop};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, dead_letter_check_thread, &c), 0);
+    assert_int_equal(pthread_create(&t, NULL, invariant_check_thread, &c), 0);
     for (int i = 0; i < ROWS; i++) {
         store_outbox_row_t r = claim_one(fx, OUTBOX_DONATION, NOW);
         outbox_final_t res;
@@ -1189,7 +1109,7 @@ static int64_t dead_letter_one(fx_t *fx, outbox_queue_t q, int64_t now_ms)
 {
     store_outbox_row_t r = claim_one(fx, q, now_ms);
     outbox_final_t res;
-    assert_int_equal(fx->s->ops->outbox_fail(fx->s, q, r.id, r.claim_token, "gave up", true, 30, 3600, now_ms, &res),
+    assert_int_equal(fx->db.s->ops->outbox_fail(fx->db.s, q, r.id, r.claim_token, "gave up", true, 30, 3600, now_ms, &res),
                      STORE_OK);
     assert_int_equal(res, OUTBOX_FINAL_DEAD);
     return raw_int(fx->raw, "SELECT id FROM %s WHERE original_outbox_id = %" PRId64,
@@ -1199,7 +1119,7 @@ static int64_t dead_letter_one(fx_t *fx, outbox_queue_t q, int64_t now_ms)
 static void test_dlq_reprocess_and_discard(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     const outbox_queue_t Q = OUTBOX_DONATION;
     bool conflict = true;
     int64_t outbox_id = -1;
@@ -1264,7 +1184,7 @@ static void test_dlq_reprocess_and_discard(void **state)
 static void test_dlq_reprocess_upstream(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     const outbox_queue_t Q = OUTBOX_UPSTREAM;
     bool conflict = false;
     int64_t outbox_id = 0;
@@ -1287,7 +1207,7 @@ static void test_dlq_reprocess_upstream(void **state)
     assert_true(conflict);
     assert_int_equal(raw_int(fx->raw, "SELECT count(*) FROM nexon_api_dlq"), 1);
     /* Once the twin is done the reprocess goes through (reset in place). */
-    raw_exec(fx->raw, "UPDATE nexon_api_outbox SET status = 'COMPLETED' WHERE request_id = 'u-2'");
+    tu_raw_exec(fx->raw, "UPDATE nexon_api_outbox SET status = 'COMPLETED' WHERE request_id = 'u-2'");
     assert_int_equal(s->ops->dlq_reprocess(s, Q, dlq2, NOW + 4, &conflict, &outbox_id, rid), STORE_OK);
     assert_false(conflict);
     assert_string_equal(rid, "u-1");
@@ -1315,15 +1235,15 @@ static void test_dlq_reprocess_upstream(void **state)
 static void test_dlq_paging_and_cursor(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     enum { ROWS = 25 };
-    raw_exec(fx->raw, "BEGIN");
+    tu_raw_exec(fx->raw, "BEGIN");
     for (int i = 1; i <= ROWS; i++) /* moved_at repeats every 3 rows so the id tie-break matters */
         raw_execf(fx->raw,
                   "INSERT INTO donation_dlq (original_outbox_id, request_id, event_type, payload, failure_reason,"
                   " moved_at) VALUES (%d, 'r-%d', 'DONATION_COMPLETED', 'p-%d', %s, %d)",
                   i, i, i, i % 2 ? "'why'" : "NULL", 1000 + (i / 3));
-    raw_exec(fx->raw, "COMMIT");
+    tu_raw_exec(fx->raw, "COMMIT");
 
     store_dlq_row_t *rows = NULL;
     size_t n = 0;
@@ -1384,7 +1304,7 @@ static void test_dlq_paging_and_cursor(void **state)
 static void test_leases(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     int64_t tok = 0;
     assert_int_equal(s->ops->lease_acquire(s, "like-fold", "A", 500, 1000, &tok), STORE_OK);
     assert_int_equal(tok, 1);
@@ -1440,7 +1360,7 @@ static void *quota_thread(void *arg)
 static void test_quota(void **state)
 {
     fx_t *fx = *state;
-    store_t *s = fx->s;
+    store_t *s = fx->db.s;
     int64_t used = 0;
     for (int i = 1; i <= 3; i++) {
         assert_int_equal(s->ops->quota_consume(s, "ai", "2026-02-15", 3, &used), STORE_OK);

@@ -7,7 +7,6 @@
  */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
@@ -237,6 +236,45 @@ static void expect_metrics_match(metrics_t *m, writeback_t *w, size_t capacity)
     assert_true(mfam_get(metrics_gauge(m, "expectation_buffer_capacity", "", ""), NULL) == (double)capacity);
 }
 
+/* A buffer over store s; m may be NULL (no metrics). */
+static writeback_t *new_writeback(store_t *s, wb_opts_t o, metrics_t *m)
+{
+    writeback_t *w = writeback_new(s, &o, m);
+    assert_non_null(w);
+    return w;
+}
+
+/* Frees the buffer, then the metrics registry (when any). */
+static void free_writeback(writeback_t *w, metrics_t *m)
+{
+    writeback_free(w);
+    metrics_free(m);
+}
+
+/* A buffer over a fresh fake store (initialised here). */
+static writeback_t *fake_writeback(fake_t *f, wb_opts_t o, metrics_t *m)
+{
+    fake_init(f);
+    return new_writeback(&f->base, o, m);
+}
+
+static void fake_writeback_free(writeback_t *w, fake_t *f, metrics_t *m)
+{
+    free_writeback(w, m);
+    fake_dispose(f);
+}
+
+/* Offers snapshots "ocid-0".."ocid-<n-1>" (body "s"), each of which must be buffered. */
+static void offer_numbered_snapshots(writeback_t *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char ocid[24];
+        snprintf(ocid, sizeof ocid, "ocid-%d", i);
+        wb_record_t r = snap_rec(ocid, "s");
+        assert_int_equal(writeback_offer(w, &r), WB_BUFFERED);
+    }
+}
+
 static void nap_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -247,54 +285,9 @@ static void nap_ms(int ms)
  * SQLite fixture.
  */
 
-typedef struct {
-    char dir[64], path[96];
-    store_t *s;
-} db_t;
+typedef tu_db_t db_t; /* testutil.h: the store in its mkdtemp directory */
 
-static void db_open(db_t *d)
-{
-    snprintf(d->dir, sizeof d->dir, "/tmp/mx_wb_XXXXXX");
-    assert_non_null(mkdtemp(d->dir));
-    snprintf(d->path, sizeof d->path, "%s/mx.db", d->dir);
-    char err[256] = "";
-    d->s = store_sqlite_open(d->path, 2, err, sizeof err);
-    if (!d->s)
-        print_error("open failed: %s\n", err);
-    assert_non_null(d->s);
-}
-
-static void db_close(db_t *d)
-{
-    store_close(d->s);
-    d->s = NULL;
-    DIR *dir = opendir(d->dir);
-    if (dir) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(dir))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(p, sizeof p, "%s/%s", d->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(dir);
-    }
-    rmdir(d->dir);
-}
-
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 2000);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
+static void db_open(db_t *d) { assert_true(tu_db_open(d, "wb", 2)); }
 
 /* ---------------------------------------------------------------------------------------------
  * Tests.
@@ -304,10 +297,7 @@ static void test_offer_coalesces_same_key(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
-    assert_non_null(w);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), NULL);
 
     wb_record_t a1 = snap_rec("ocid-a", "snap-1"), a2 = snap_rec("ocid-a", "snap-2");
     wb_record_t va = view_rec("ocid-a", "A", "view-1", 1000, NULL, 0);
@@ -334,17 +324,14 @@ static void test_offer_coalesces_same_key(void **state)
 
     assert_int_equal(writeback_flush_all(w), 0); /* empty: no call */
     assert_int_equal(f.calls, 1);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 static void test_offer_copies_the_record(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), NULL);
     char ocid[16] = "ocid-x", body[16] = "body-x";
     store_preset_summary_t presets[2] = {{.preset_no = 1, .total = 5}, {.preset_no = 2, .total = 6}};
     wb_record_t r = view_rec(ocid, "X", body, 1000, presets, 2);
@@ -355,23 +342,15 @@ static void test_offer_copies_the_record(void **state)
     presets[0].total = -1;
     assert_int_equal(writeback_flush_all(w), 1);
     assert_string_equal(f.written[0], "V:ocid-x:body-x");
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 static void test_flush_all_respects_batch_size(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 3, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
-    char ocid[7][24];
-    for (int i = 0; i < 7; i++) {
-        snprintf(ocid[i], sizeof ocid[i], "ocid-%d", i);
-        wb_record_t r = snap_rec(ocid[i], "s");
-        assert_int_equal(writeback_offer(w, &r), WB_BUFFERED);
-    }
+    writeback_t *w = fake_writeback(&f, opts(100, 3, 3), NULL);
+    offer_numbered_snapshots(w, 7);
     assert_int_equal(writeback_flush_all(w), 7);
     assert_int_equal(f.calls, 3);
     assert_int_equal(f.sizes[0], 3);
@@ -380,8 +359,7 @@ static void test_flush_all_respects_batch_size(void **state)
     assert_string_equal(f.written[0], "S:ocid-0:s"); /* oldest first */
     assert_string_equal(f.written[6], "S:ocid-6:s");
     expect_stats(w, .accepted = 7, .flushed = 7);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 static void test_flush_all_writes_snapshot_and_view_to_sqlite(void **state)
@@ -390,9 +368,7 @@ static void test_flush_all_writes_snapshot_and_view_to_sqlite(void **state)
     db_t d;
     db_open(&d);
     metrics_t *m = metrics_new();
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(d.s, &o, m);
-    assert_non_null(w);
+    writeback_t *w = new_writeback(d.s, opts(100, 100, 3), m);
 
     const char snap_json[] = "{\"gz\":\"snapshot\"}";
     const store_preset_summary_t presets[2] = {
@@ -434,25 +410,22 @@ static void test_flush_all_writes_snapshot_and_view_to_sqlite(void **state)
     store_view_clear(&v);
 
     /* The preset summaries went in with the view of Alpha (two rows), none for Beta. */
-    assert_int_equal(raw_int(d.path, "SELECT count(*) FROM expectation_preset_summary"), 2);
-    assert_int_equal(raw_int(d.path, "SELECT CAST(black_cube_cost AS INTEGER) FROM expectation_preset_summary"
-                                     " WHERE preset_no = 2"), 1000);
-    assert_int_equal(raw_int(d.path, "SELECT CAST(starforce_cost AS INTEGER) FROM expectation_preset_summary"
-                                     " WHERE preset_no = 1"), 1000);
+    assert_int_equal(tu_file_int(d.path, "SELECT count(*) FROM expectation_preset_summary"), 2);
+    assert_int_equal(tu_file_int(d.path, "SELECT CAST(black_cube_cost AS INTEGER) FROM expectation_preset_summary"
+                                         " WHERE preset_no = 2"), 1000);
+    assert_int_equal(tu_file_int(d.path, "SELECT CAST(starforce_cost AS INTEGER) FROM expectation_preset_summary"
+                                         " WHERE preset_no = 1"), 1000);
 
-    writeback_free(w);
-    metrics_free(m);
-    db_close(&d);
+    free_writeback(w, m);
+    tu_db_close(&d);
 }
 
 static void test_full_buffer_writes_synchronously(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
     metrics_t *m = metrics_new();
-    wb_opts_t o = opts(2, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, m);
+    writeback_t *w = fake_writeback(&f, opts(2, 100, 3), m);
     wb_record_t a = snap_rec("ocid-a", "a"), b = snap_rec("ocid-b", "b"), c = snap_rec("ocid-c", "c");
     wb_record_t d = snap_rec("ocid-d", "d"), a2 = snap_rec("ocid-a", "a2");
     assert_int_equal(writeback_offer(w, &a), WB_BUFFERED);
@@ -480,9 +453,7 @@ static void test_full_buffer_writes_synchronously(void **state)
     assert_int_equal(writeback_flush_all(w), 2);
     expect_stats(w, .accepted = 5, .superseded = 1, .flushed = 2, .sync_written = 1, .dropped = 1);
     expect_metrics_match(m, w, 2);
-    writeback_free(w);
-    metrics_free(m);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, m);
 }
 
 static void test_full_buffer_with_busy_sqlite_drops(void **state)
@@ -490,8 +461,7 @@ static void test_full_buffer_with_busy_sqlite_drops(void **state)
     (void)state;
     db_t d;
     db_open(&d);
-    wb_opts_t o = opts(1, 100, 3);
-    writeback_t *w = writeback_new(d.s, &o, NULL);
+    writeback_t *w = new_writeback(d.s, opts(1, 100, 3), NULL);
     wb_record_t a = snap_rec("ocid-a", "a"), b = snap_rec("ocid-b", "b"), c = snap_rec("ocid-c", "c");
     assert_int_equal(writeback_offer(w, &a), WB_BUFFERED);
     assert_int_equal(writeback_offer(w, &b), WB_WRITTEN_SYNC);
@@ -517,18 +487,16 @@ static void test_full_buffer_with_busy_sqlite_drops(void **state)
     store_snapshot_clear(&s);
     assert_int_equal(d.s->ops->snapshot_get(d.s, "ocid-c", &s), STORE_NOT_FOUND);
     writeback_free(w);
-    db_close(&d);
+    tu_db_close(&d);
 }
 
 static void test_failed_batch_is_retried_one_by_one_then_dropped(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    f.bad_prefix = "bad";
     metrics_t *m = metrics_new();
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, m);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), m);
+    f.bad_prefix = "bad";
     wb_record_t g1 = snap_rec("good-1", "g1"), bad = snap_rec("bad-1", "x"), g2 = snap_rec("good-2", "g2");
     assert_int_equal(writeback_offer(w, &g1), WB_BUFFERED);
     assert_int_equal(writeback_offer(w, &bad), WB_BUFFERED);
@@ -556,24 +524,15 @@ static void test_failed_batch_is_retried_one_by_one_then_dropped(void **state)
     assert_int_equal(writeback_stats(w).retried, 2);
     expect_metrics_match(m, w, 100);
     assert_int_equal(writeback_flush_all(w), 0);
-    writeback_free(w);
-    metrics_free(m);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, m);
 }
 
 static void test_store_outage_keeps_records_until_it_recovers(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 2, 5);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
-    char ocid[5][24];
-    for (int i = 0; i < 5; i++) {
-        snprintf(ocid[i], sizeof ocid[i], "ocid-%d", i);
-        wb_record_t r = snap_rec(ocid[i], "s");
-        assert_int_equal(writeback_offer(w, &r), WB_BUFFERED);
-    }
+    writeback_t *w = fake_writeback(&f, opts(100, 2, 5), NULL);
+    offer_numbered_snapshots(w, 5);
     fake_set_down(&f, true);
     /* flush_all stops at the first failed batch: the others wait for the next attempt. */
     assert_int_equal(writeback_flush_all(w), -1);
@@ -584,8 +543,7 @@ static void test_store_outage_keeps_records_until_it_recovers(void **state)
     assert_int_equal(writeback_flush_all(w), 5);
     expect_stats(w, .accepted = 5, .flushed = 5);
     assert_int_equal(f.n_written, 5);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 /* A newer record arrives while the older one is in flight (offered from inside write_batch). */
@@ -606,9 +564,7 @@ static void test_newer_record_during_flight(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), NULL);
     wb_record_t v1 = snap_rec("ocid-a", "v1");
     reoffer_t ro = {w, snap_rec("ocid-a", "v2"), WB_DROPPED};
 
@@ -634,19 +590,17 @@ static void test_newer_record_during_flight(void **state)
     assert_string_equal(f.written[1], "S:ocid-a:v3");
     assert_string_equal(f.written[2], "S:ocid-a:v4");
     expect_stats(w, .accepted = 4, .superseded = 1, .flushed = 3);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 static void test_start_flushes_within_flush_ms(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
     metrics_t *m = metrics_new();
     wb_opts_t o = opts(100, 100, 3);
     o.flush_ms = 20;
-    writeback_t *w = writeback_new(&f.base, &o, m);
+    writeback_t *w = fake_writeback(&f, o, m);
     writeback_start(w);
     writeback_start(w); /* a second start is harmless */
     wb_record_t a = snap_rec("ocid-a", "a"), b = view_rec("ocid-b", "B", "b", 1, NULL, 0);
@@ -660,27 +614,19 @@ static void test_start_flushes_within_flush_ms(void **state)
     assert_true(took < 1000); /* a few periods of 20 ms, with room for a loaded CI machine */
     assert_int_equal(fake_written(&f), 2);
     expect_metrics_match(m, w, 100);
-    writeback_free(w); /* stops and joins the flush thread */
-    metrics_free(m);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, m); /* stops and joins the flush thread */
 }
 
 static void test_drain_flushes_everything_then_writes_synchronously(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
     metrics_t *m = metrics_new();
     wb_opts_t o = opts(100, 2, 3);
     o.shutdown_batch = 3;
-    writeback_t *w = writeback_new(&f.base, &o, m);
+    writeback_t *w = fake_writeback(&f, o, m);
     writeback_start(w); /* flush_ms 60 s: only the drain flushes */
-    char ocid[7][24];
-    for (int i = 0; i < 7; i++) {
-        snprintf(ocid[i], sizeof ocid[i], "ocid-%d", i);
-        wb_record_t r = snap_rec(ocid[i], "s");
-        assert_int_equal(writeback_offer(w, &r), WB_BUFFERED);
-    }
+    offer_numbered_snapshots(w, 7);
     int64_t t0 = clock_mono_ms();
     assert_int_equal(writeback_drain(w, 2000), 0);
     assert_true(clock_mono_ms() - t0 < 1500);
@@ -698,35 +644,28 @@ static void test_drain_flushes_everything_then_writes_synchronously(void **state
     assert_int_equal(writeback_offer(w, &later), WB_DROPPED);
     expect_stats(w, .accepted = 9, .flushed = 7, .sync_written = 1, .dropped = 1);
     expect_metrics_match(m, w, 100);
-    writeback_free(w);
-    metrics_free(m);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, m);
 }
 
 static void test_drain_without_budget_reports_what_is_left(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), NULL);
     wb_record_t a = snap_rec("ocid-a", "a"), b = snap_rec("ocid-b", "b");
     assert_int_equal(writeback_offer(w, &a), WB_BUFFERED);
     assert_int_equal(writeback_offer(w, &b), WB_BUFFERED);
     assert_int_equal(writeback_drain(w, 0), 2);
     expect_stats(w, .accepted = 2, .pending = 2);
     assert_int_equal(f.calls, 0);
-    writeback_free(w); /* frees what is left (ASan: no leak) */
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL); /* frees what is left (ASan: no leak) */
 }
 
 static void test_drain_with_store_down_accounts_for_every_record(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), NULL);
     wb_record_t a = snap_rec("ocid-a", "a"), b = snap_rec("ocid-b", "b");
     assert_int_equal(writeback_offer(w, &a), WB_BUFFERED);
     assert_int_equal(writeback_offer(w, &b), WB_BUFFERED);
@@ -737,8 +676,7 @@ static void test_drain_with_store_down_accounts_for_every_record(void **state)
     assert_int_equal(left, s.pending);
     assert_int_equal(s.flushed, 0);
     assert_int_equal(s.dropped + s.pending, 2);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 /* Offers, flushes and stats from several threads at once keep the identity. */
@@ -766,12 +704,11 @@ static void test_concurrent_offers_keep_the_identity(void **state)
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    f.fail_calls = 3;
     metrics_t *m = metrics_new();
     wb_opts_t o = opts(30, 7, 3);
     o.flush_ms = 10;
-    writeback_t *w = writeback_new(&f.base, &o, m);
+    writeback_t *w = fake_writeback(&f, o, m);
+    f.fail_calls = 3;
     writeback_start(w);
     enum { N = 4 };
     pthread_t th[N];
@@ -788,9 +725,7 @@ static void test_concurrent_offers_keep_the_identity(void **state)
     assert_int_equal(s.pending, 0);
     expect_identity(w);
     expect_metrics_match(m, w, 30);
-    writeback_free(w);
-    metrics_free(m);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, m);
 }
 
 /*
@@ -817,9 +752,7 @@ static void test_regression_identity_holds_during_synchronous_write(void **state
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(1, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
+    writeback_t *w = fake_writeback(&f, opts(1, 100, 3), NULL);
     wb_record_t a = snap_rec("ocid-a", "a");
     assert_int_equal(writeback_offer(w, &a), WB_BUFFERED);
     fake_set_hold(&f, true);
@@ -832,8 +765,7 @@ static void test_regression_identity_holds_during_synchronous_write(void **state
     pthread_join(th, NULL);
     assert_int_equal(so.result, WB_WRITTEN_SYNC);
     expect_identity(w);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
     if (s.accepted != s.flushed + s.superseded + s.sync_written + s.dropped + s.pending)
         print_error("identity broken during the synchronous write: accepted %llu, accounted %llu\n",
                     (unsigned long long)s.accepted,
@@ -851,9 +783,7 @@ static void test_regression_record_without_presets_array_is_copied_without_ub(vo
 {
     (void)state;
     fake_t f;
-    fake_init(&f);
-    wb_opts_t o = opts(100, 100, 3);
-    writeback_t *w = writeback_new(&f.base, &o, NULL);
+    writeback_t *w = fake_writeback(&f, opts(100, 100, 3), NULL);
     wb_record_t snap = snap_rec("ocid-a", "a");
     snap.presets = NULL; /* as app.c builds snapshot records */
     wb_record_t view = view_rec("ocid-b", "B", "b", 1, NULL, 0);
@@ -861,8 +791,7 @@ static void test_regression_record_without_presets_array_is_copied_without_ub(vo
     assert_int_equal(writeback_offer(w, &snap), WB_BUFFERED);
     assert_int_equal(writeback_offer(w, &view), WB_BUFFERED);
     assert_int_equal(writeback_flush_all(w), 2);
-    writeback_free(w);
-    fake_dispose(&f);
+    fake_writeback_free(w, &f, NULL);
 }
 
 int main(void)

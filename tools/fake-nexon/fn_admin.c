@@ -126,6 +126,16 @@ static void jw_dynamic_key(jw_t *w, const char *key)
     w->after_key = true;
 }
 
+/* Answers 200 with the document built in b (500 when it outgrew its cap), then disposes of b. */
+static void reply_built(struct evhttp_request *req, buf_t *b)
+{
+    if (buf_ok(b))
+        fn_reply_json(req, 200, b->data, b->len);
+    else
+        fn_reply_admin_error(req, 500, "out of memory");
+    buf_dispose(b);
+}
+
 static void admin_calls(fn_server_t *s, struct evhttp_request *req)
 {
     buf_t b;
@@ -152,11 +162,7 @@ static void admin_calls(fn_server_t *s, struct evhttp_request *req)
     jw_key(&w, "keys_overflow");
     jw_int(&w, (int64_t)s->calls.overflow);
     jw_object_end(&w);
-    if (buf_ok(&b))
-        fn_reply_json(req, 200, b.data, b.len);
-    else
-        fn_reply_admin_error(req, 500, "out of memory");
-    buf_dispose(&b);
+    reply_built(req, &b);
 }
 
 static void reply_ok(struct evhttp_request *req)
@@ -385,30 +391,62 @@ fail:
 
 static bool short_string(const cJSON *v) { return cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) <= MAX_KEY_BYTES; }
 
-static int parse_account(fn_server_t *s, const cJSON *doc, fn_account_t *a, char *err, size_t errlen)
+/* A user and each of its accounts share one shape: an object with exactly a name (a string of
+ * 1..MAX_KEY_BYTES bytes) and a list (an array of at most max entries). The texts only name
+ * things in the error messages. */
+typedef struct {
+    const char *unknown_prefix; /* before "unknown field ..." */
+    const char *what;           /* subject of "... needs ..." */
+    const char *name_field, *list_field;
+    int max;
+    const char *list_unit; /* after the maximum: " names" or "" */
+} named_list_shape_t;
+
+static const named_list_shape_t USER_SHAPE = {"", "a user", "key", "accounts", FN_MAX_ACCOUNTS, ""};
+static const named_list_shape_t ACCOUNT_SHAPE = {"accounts[]: ", "accounts[]", "account_id", "characters",
+                                                 FN_MAX_ACCOUNT_CHARS, " names"};
+
+/* Checks doc against the shape. On success: a copy of the name in *name_out, a zeroed array of
+ * one elem_size slot per list entry (at least one) in *slots_out, and the list in *list_out; on
+ * failure the message in err and whatever was allocated in the outputs (the caller disposes). */
+static int parse_named_list(const cJSON *doc, const named_list_shape_t *shape, size_t elem_size, char **name_out,
+                            void **slots_out, const cJSON **list_out, char *err, size_t errlen)
 {
-    const cJSON *id = NULL, *chars = NULL, *v;
+    const cJSON *name = NULL, *list = NULL, *v;
     cJSON_ArrayForEach(v, doc)
     {
-        if (strcmp(v->string, "account_id") == 0)
-            id = v;
-        else if (strcmp(v->string, "characters") == 0)
-            chars = v;
+        if (strcmp(v->string, shape->name_field) == 0)
+            name = v;
+        else if (strcmp(v->string, shape->list_field) == 0)
+            list = v;
         else {
-            snprintf(err, errlen, "accounts[]: unknown field \"%.64s\" (account_id, characters)", v->string);
+            snprintf(err, errlen, "%sunknown field \"%.64s\" (%s, %s)", shape->unknown_prefix, v->string,
+                     shape->name_field, shape->list_field);
             return -1;
         }
     }
-    if (!short_string(id) || !cJSON_IsArray(chars) || cJSON_GetArraySize(chars) > FN_MAX_ACCOUNT_CHARS) {
-        snprintf(err, errlen, "accounts[] needs account_id (a string of 1..%d bytes) and characters (an array of at most %d names)",
-                 MAX_KEY_BYTES, FN_MAX_ACCOUNT_CHARS);
+    if (!short_string(name) || !cJSON_IsArray(list) || cJSON_GetArraySize(list) > shape->max) {
+        snprintf(err, errlen, "%s needs %s (a string of 1..%d bytes) and %s (an array of at most %d%s)", shape->what,
+                 shape->name_field, MAX_KEY_BYTES, shape->list_field, shape->max, shape->list_unit);
         return -1;
     }
-    size_t n = (size_t)cJSON_GetArraySize(chars);
-    if (!(a->id = strdup(id->valuestring)) || !(a->names = calloc(n ? n : 1, sizeof *a->names))) {
+    size_t n = (size_t)cJSON_GetArraySize(list);
+    if (!(*name_out = strdup(name->valuestring)) || !(*slots_out = calloc(n ? n : 1, elem_size))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    *list_out = list;
+    return 0;
+}
+
+static int parse_account(fn_server_t *s, const cJSON *doc, fn_account_t *a, char *err, size_t errlen)
+{
+    const cJSON *chars, *v;
+    void *names = NULL;
+    int rc = parse_named_list(doc, &ACCOUNT_SHAPE, sizeof *a->names, &a->id, &names, &chars, err, errlen);
+    a->names = names;
+    if (rc != 0)
+        return -1;
     cJSON_ArrayForEach(v, chars)
     {
         fn_char_t c;
@@ -427,28 +465,12 @@ static int parse_account(fn_server_t *s, const cJSON *doc, fn_account_t *a, char
 
 static int parse_user(fn_server_t *s, const cJSON *doc, fn_user_t *u, char *err, size_t errlen)
 {
-    const cJSON *key = NULL, *accounts = NULL, *v;
-    cJSON_ArrayForEach(v, doc)
-    {
-        if (strcmp(v->string, "key") == 0)
-            key = v;
-        else if (strcmp(v->string, "accounts") == 0)
-            accounts = v;
-        else {
-            snprintf(err, errlen, "unknown field \"%.64s\" (key, accounts)", v->string);
-            return -1;
-        }
-    }
-    if (!short_string(key) || !cJSON_IsArray(accounts) || cJSON_GetArraySize(accounts) > FN_MAX_ACCOUNTS) {
-        snprintf(err, errlen, "a user needs key (a string of 1..%d bytes) and accounts (an array of at most %d)",
-                 MAX_KEY_BYTES, FN_MAX_ACCOUNTS);
+    const cJSON *accounts, *v;
+    void *slots = NULL;
+    int rc = parse_named_list(doc, &USER_SHAPE, sizeof *u->accounts, &u->key, &slots, &accounts, err, errlen);
+    u->accounts = slots;
+    if (rc != 0)
         return -1;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(accounts);
-    if (!(u->key = strdup(key->valuestring)) || !(u->accounts = calloc(n ? n : 1, sizeof *u->accounts))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     cJSON_ArrayForEach(v, accounts)
     {
         if (!cJSON_IsObject(v)) {
@@ -547,11 +569,7 @@ static void admin_characters(fn_server_t *s, struct evhttp_request *req)
     jw_key(&w, "generated");
     jw_string(&w, "gen<1-9 digits>");
     jw_object_end(&w);
-    if (buf_ok(&b))
-        fn_reply_json(req, 200, b.data, b.len);
-    else
-        fn_reply_admin_error(req, 500, "out of memory");
-    buf_dispose(&b);
+    reply_built(req, &b);
 }
 
 /* ---- routing ----------------------------------------------------------------------- */

@@ -80,39 +80,48 @@ static void set_headers(struct evhttp_request *req, bool gzip)
         evhttp_add_header(h, "Content-Encoding", "gzip");
 }
 
+/* Sends out (NULL: no body) with the JSON headers, then frees it. */
+static void send_json(struct evhttp_request *req, int status, bool gzip, struct evbuffer *out)
+{
+    set_headers(req, gzip);
+    evhttp_send_reply(req, status, NULL, out);
+    if (out)
+        evbuffer_free(out);
+}
+
 static void reply_internal_error(struct evhttp_request *req)
 {
     static const char body[] = "{\"error\":{\"name\":\"OPENAPI00001\",\"message\":\"Internal server error\"}}";
     struct evbuffer *out = evbuffer_new();
-    set_headers(req, false);
     if (out)
         evbuffer_add(out, body, sizeof body - 1);
-    evhttp_send_reply(req, 500, NULL, out);
-    evbuffer_free(out);
+    send_json(req, 500, false, out);
+}
+
+/* The gzip form of body (malloc'd, *gz_len bytes), or NULL when it cannot be made. */
+static char *gzip_of(const char *body, size_t len, size_t *gz_len)
+{
+    buf_t packed;
+    buf_init(&packed, len + (64u << 10));
+    char *gz = gz_deflate(body, len, GZIP_LEVEL, &packed) == 0 ? buf_steal(&packed, gz_len) : NULL;
+    buf_dispose(&packed);
+    return gz;
 }
 
 void fn_reply_json(struct evhttp_request *req, int status, const char *body, size_t len)
 {
-    bool gzip = accepts_gzip(req);
-    buf_t packed;
-    buf_init(&packed, len + (64u << 10));
-    if (gzip && gz_deflate(body, len, GZIP_LEVEL, &packed) == 0) {
-        body = packed.data;
-        len = packed.len;
-    } else {
-        gzip = false;
-    }
+    size_t gz_len = 0;
+    char *gz = accepts_gzip(req) ? gzip_of(body, len, &gz_len) : NULL;
     struct evbuffer *out = evbuffer_new();
-    if (!out || evbuffer_add(out, body, len) != 0) {
-        evbuffer_free(out);
-        buf_dispose(&packed);
+    if (!out || evbuffer_add(out, gz ? gz : body, gz ? gz_len : len) != 0) {
+        if (out)
+            evbuffer_free(out);
+        free(gz);
         reply_internal_error(req);
         return;
     }
-    set_headers(req, gzip);
-    evhttp_send_reply(req, status, NULL, out);
-    evbuffer_free(out);
-    buf_dispose(&packed);
+    send_json(req, status, gz != NULL, out);
+    free(gz);
 }
 
 static void reply_buf(struct evhttp_request *req, int status, buf_t *body)
@@ -261,25 +270,19 @@ static void cache_clear(fn_server_t *s)
 static void reply_entry(struct evhttp_request *req, centry_t *e)
 {
     bool gzip = accepts_gzip(req);
-    if (gzip && !e->gz) {
-        buf_t packed;
-        buf_init(&packed, e->len + (64u << 10));
-        if (gz_deflate(e->body, e->len, GZIP_LEVEL, &packed) == 0)
-            e->gz = buf_steal(&packed, &e->gz_len);
-        buf_dispose(&packed);
-    }
+    if (gzip && !e->gz)
+        e->gz = gzip_of(e->body, e->len, &e->gz_len);
     gzip = gzip && e->gz;
     struct evbuffer *out = evbuffer_new();
     e->refs++;
     if (!out || evbuffer_add_reference(out, gzip ? e->gz : e->body, gzip ? e->gz_len : e->len, entry_release_cb, e) != 0) {
         entry_release(e); /* on failure libevent does not call the cleanup */
-        evbuffer_free(out);
+        if (out)
+            evbuffer_free(out);
         reply_internal_error(req);
         return;
     }
-    set_headers(req, gzip);
-    evhttp_send_reply(req, 200, NULL, out);
-    evbuffer_free(out);
+    send_json(req, 200, gzip, out);
 }
 
 /* ---- the Nexon endpoints ----------------------------------------------------------- */
@@ -334,45 +337,51 @@ static void write_basic(jw_t *w, const fn_char_t *c)
     jw_object_end(w);
 }
 
-static centry_t *basic_body(fn_server_t *s, const fn_char_t *c)
+/* A freshly built body (malloc'd, *len bytes), or NULL when it cannot be built. */
+typedef char *(*body_builder_fn)(const fn_server_t *s, const fn_char_t *c, size_t *len);
+
+static char *build_basic(const fn_server_t *s, const fn_char_t *c, size_t *len)
 {
-    char key[FN_NAME_MAX + 8];
-    snprintf(key, sizeof key, "B:%s", c->name);
-    centry_t *e = cache_get(s, key);
-    if (e)
-        return e;
+    (void)s;
     buf_t b;
     buf_init(&b, SMALL_BODY_CAP);
     jw_t w;
     jw_init(&w, &b);
     write_basic(&w, c);
-    size_t len = 0;
-    char *body = buf_ok(&b) ? buf_steal(&b, &len) : NULL;
+    char *body = buf_ok(&b) ? buf_steal(&b, len) : NULL;
     buf_dispose(&b);
-    return body ? cache_put(s, key, body, len) : NULL;
+    return body;
 }
 
-static centry_t *equipment_body(fn_server_t *s, const fn_char_t *c)
+static char *build_equipment(const fn_server_t *s, const fn_char_t *c, size_t *len)
 {
-    char key[FN_NAME_MAX + 8];
-    snprintf(key, sizeof key, "E:%s", c->name);
-    centry_t *e = cache_get(s, key);
-    if (e)
-        return e;
     char *body = NULL;
-    size_t len = 0;
     if (c->kind == FN_KIND_PAYLOAD) {
         char err[512];
-        body = fn_read_file(c->payload_path, FN_PAYLOAD_MAX_BYTES, &len, err, sizeof err);
+        body = fn_read_file(c->payload_path, FN_PAYLOAD_MAX_BYTES, len, err, sizeof err);
         if (!body)
             fprintf(stderr, "fake-nexon: %s\n", err);
     } else {
         buf_t b;
         buf_init(&b, FN_PAYLOAD_MAX_BYTES);
         if (fn_gen_equipment(s->gen, c->name, c->cls, c->gender, &b) == 0)
-            body = buf_steal(&b, &len);
+            body = buf_steal(&b, len);
         buf_dispose(&b);
     }
+    return body;
+}
+
+/* The body of character c cached under "<tag>:<name>", built on a miss; NULL when out of memory
+ * or it cannot be built. */
+static centry_t *cached_body(fn_server_t *s, char tag, const fn_char_t *c, body_builder_fn build)
+{
+    char key[FN_NAME_MAX + 8];
+    snprintf(key, sizeof key, "%c:%s", tag, c->name);
+    centry_t *e = cache_get(s, key);
+    if (e)
+        return e;
+    size_t len = 0;
+    char *body = build(s, c, &len);
     return body ? cache_put(s, key, body, len) : NULL;
 }
 
@@ -383,7 +392,7 @@ static void serve_character(fn_server_t *s, struct evhttp_request *req, nx_endpo
         reply_nexon_error(req, 400, 0);
         return;
     }
-    centry_t *e = ep == NX_BASIC ? basic_body(s, &c) : equipment_body(s, &c);
+    centry_t *e = ep == NX_BASIC ? cached_body(s, 'B', &c, build_basic) : cached_body(s, 'E', &c, build_equipment);
     if (e)
         reply_entry(req, e);
     else
