@@ -6,7 +6,7 @@
 #                   a release build and an ASan+UBSan build (BUILD=asan)
 #   make unit       unit tests of one build (BUILD=release|asan)
 #   make system     system tests (pytest) against one build
-#   make bench      benchmarks (bench/README.md)
+#   make bench      benchmarks: bench/calc (valuation) and bench/http (service); docs/benchmarks.md
 #
 # No -ffast-math anywhere: Kahan summation and the spec's rounding depend on strict IEEE order.
 
@@ -87,6 +87,7 @@ system: $(BIN) $(FAKE_BIN)
 bench: deps
 	$(MAKE) BUILD=release $(BENCH_BIN:build/$(BUILD)/%=build/release/%) build/release/maplexp
 	bench/calc
+	bench/http
 
 check-all: $(BIN) $(FAKE_BIN) unit system
 
