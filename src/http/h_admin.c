@@ -225,6 +225,19 @@ static void put_dlq_entry(jw_t *w, const store_dlq_row_t *r, bool full)
     jw_object_end(w);
 }
 
+/* Opens the list object of E19/E20 and writes its "content" array of n previews. */
+static void begin_dlq_list(buf_t *b, jw_t *w, const store_dlq_row_t *rows, size_t n)
+{
+    buf_init(b, 16u << 20);
+    jw_init(w, b);
+    jw_object_begin(w);
+    jw_key(w, "content");
+    jw_array_begin(w);
+    for (size_t i = 0; i < n; i++)
+        put_dlq_entry(w, &rows[i], false);
+    jw_array_end(w);
+}
+
 static void work_dlq_page(req_ctx_t *c)
 {
     outbox_queue_t q;
@@ -246,15 +259,8 @@ static void work_dlq_page(req_ctx_t *c)
     }
     int64_t pages = (total + size - 1) / size;
     buf_t b;
-    buf_init(&b, 16u << 20);
     jw_t w;
-    jw_init(&w, &b);
-    jw_object_begin(&w);
-    jw_key(&w, "content");
-    jw_array_begin(&w);
-    for (size_t i = 0; i < n; i++)
-        put_dlq_entry(&w, &rows[i], false);
-    jw_array_end(&w);
+    begin_dlq_list(&b, &w, rows, n);
     jw_key(&w, "totalElements");
     jw_int(&w, total);
     jw_key(&w, "totalPages");
@@ -297,15 +303,8 @@ static void work_dlq_cursor(req_ctx_t *c)
     bool has_next = n > (size_t)size;
     size_t shown = has_next ? (size_t)size : n;
     buf_t b;
-    buf_init(&b, 16u << 20);
     jw_t w;
-    jw_init(&w, &b);
-    jw_object_begin(&w);
-    jw_key(&w, "content");
-    jw_array_begin(&w);
-    for (size_t i = 0; i < shown; i++)
-        put_dlq_entry(&w, &rows[i], false);
-    jw_array_end(&w);
+    begin_dlq_list(&b, &w, rows, shown);
     jw_key(&w, "nextCursor");
     if (shown)
         jw_int(&w, rows[shown - 1].id);

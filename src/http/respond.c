@@ -7,9 +7,9 @@
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/gz.h"
 #include "base/jw.h"
 #include "http/http_internal.h"
@@ -167,17 +167,6 @@ void respond_json(req_ctx_t *c, int status, const char *json)
     respond_bytes(c, status, "application/json; charset=utf-8", json, strlen(json), NULL);
 }
 
-static void now_rfc3339(char out[40])
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char date[24];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 40, "%.20s.%03dZ", date, (int)(tv.tv_usec / 1000));
-}
-
 static void send_error(req_ctx_t *c, const error_def_t *e, const char *msg, int retry_after);
 
 void respond_error(req_ctx_t *c, const char *code, const char *arg, int retry_after)
@@ -203,7 +192,7 @@ void respond_error_message(req_ctx_t *c, const char *code, const char *message)
 static void send_error(req_ctx_t *c, const error_def_t *e, const char *msg, int retry_after)
 {
     char ts[40];
-    now_rfc3339(ts);
+    app_utc_rfc3339(clock_wall_ms(), ts);
     buf_t b;
     buf_init(&b, 8192);
     jw_t w;
