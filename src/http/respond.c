@@ -7,7 +7,6 @@
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/clock.h"
 #include "base/gz.h"
