@@ -48,6 +48,14 @@ void app_local_datetime(char out[40])
     snprintf(out, 40, "%s.%06ld", date, (long)tv.tv_usec);
 }
 
+void app_local_day(char out[16])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
 void app_utc_rfc3339(int64_t wall_ms, char out[40])
 {
     time_t s = (time_t)(wall_ms / 1000);

@@ -107,6 +107,8 @@ app_rc_t app_expectation_coalesced(app_t *a, const char *ign, bool force, int64_
 
 /* Writes the V4 date-time of now in the service timezone ("2026-02-16T12:00:00.123456"). */
 void app_local_datetime(char out[40]);
+/* Today's calendar day in the service timezone ("2026-02-16"). */
+void app_local_day(char out[16]);
 /* RFC 3339 UTC with milliseconds of a wall-clock ms value ("2026-02-16T03:00:00.123Z"). */
 void app_utc_rfc3339(int64_t wall_ms, char out[40]);
 

@@ -243,7 +243,7 @@ static int build_app(service_t *s, char *err, size_t errlen)
         !resolve_secret(a, "FINGERPRINT_SECRET", c->fingerprint_secret, a->fingerprint_secret,
                         sizeof a->fingerprint_secret, err, errlen))
         return CONFIG_EXIT;
-    coord_local_opts_t co = {(size_t)c->v5_queue_cap, (size_t)c->v5_high_cap, 100000, 100000};
+    coord_local_opts_t co = {(size_t)c->v5_queue_cap, (size_t)c->v5_high_cap, 100000, 100000, 100000};
     a->coord = coord_local_new(&co);
     a->nexon = make_upstream(c, a->metrics);
     a->c_ocid = cache(a, "ocid", c->cache_ocid_l1_ttl_s, c->cache_ocid_l1_max, c->cache_ocid_stale_s);

@@ -81,6 +81,13 @@ typedef struct {
     coord_rc_t (*rate_take)(coord_t *c, const char *key, int capacity, int refill, int64_t period_ms,
                             int64_t *remaining, int64_t *retry_after_ms);
 
+    /* popularity (SC-24): +1 for ign on calendar day `day` (YYYY-MM-DD, service timezone).
+     * COORD_OK, COORD_FULL (the day's map is at its bound: skipped), COORD_UNAVAILABLE. Counts of
+     * an earlier day are dropped when a new day starts (standalone: lost on restart, by design). */
+    coord_rc_t (*popularity_incr)(coord_t *c, const char *day, const char *ign);
+    /* The count of ign on day (0 when absent). */
+    coord_rc_t (*popularity_get)(coord_t *c, const char *day, const char *ign, int64_t *count);
+
     void (*destroy)(coord_t *c);
 } coord_ops_t;
 
@@ -94,6 +101,7 @@ typedef struct {
     size_t queue_high_cap;  /* V5_HIGH_CAP, default 1000 */
     size_t max_markers;     /* bound of the marker map (default 100000); full -> COORD_UNAVAILABLE */
     size_t max_buckets;     /* bound of the token-bucket map (default 100000) */
+    size_t max_popular;     /* IGNs counted per day (default 100000) */
 } coord_local_opts_t;
 
 coord_t *coord_local_new(const coord_local_opts_t *opts);

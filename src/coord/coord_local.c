@@ -153,6 +153,11 @@ typedef struct {
     int64_t full_ms;  /* when the bucket is full again if untouched (it may then be forgotten) */
 } bucket_t;
 
+typedef struct {
+    node_t node;      /* key = IGN */
+    int64_t count;
+} popular_t;
+
 typedef struct job_node {
     struct job_node *next;
     calc_job_t job;
@@ -177,6 +182,10 @@ typedef struct {
     size_t total_cap;
     size_t high_cap;
     bool closed;
+    pthread_mutex_t pmu;     /* popularity counts of one day */
+    strmap_t popular;
+    char popular_day[16];
+    size_t max_popular;
     pthread_mutex_t bmu;     /* token buckets */
     strmap_t buckets;
     size_t max_buckets;
@@ -623,6 +632,61 @@ static coord_rc_t local_rate_take(coord_t *base, const char *key, int capacity, 
     return rc;
 }
 
+/* ---- popularity (SC-24, standalone form) --------------------------------------------------- */
+
+static void free_popular_node(node_t *n)
+{
+    free(n->key);
+    free(n);
+}
+
+static void popular_clear(coord_local_t *c)
+{
+    for (size_t i = 0; i < c->popular.nbuckets; i++) {
+        for (node_t *n = c->popular.buckets[i], *next; n; n = next) {
+            next = n->next;
+            free_popular_node(n);
+        }
+        c->popular.buckets[i] = NULL;
+    }
+    c->popular.count = 0;
+}
+
+static coord_rc_t local_popularity_incr(coord_t *base, const char *day, const char *ign)
+{
+    coord_local_t *c = local_of(base);
+    coord_rc_t rc = COORD_OK;
+    pthread_mutex_lock(&c->pmu);
+    if (strcmp(c->popular_day, day) != 0) { /* a new day: yesterday's counts are not kept */
+        popular_clear(c);
+        snprintf(c->popular_day, sizeof c->popular_day, "%s", day);
+    }
+    popular_t *p = (popular_t *)strmap_find(&c->popular, ign);
+    if (p) {
+        p->count++;
+    } else if (c->popular.count >= c->max_popular) {
+        rc = COORD_FULL;
+    } else if ((p = calloc(1, sizeof *p)) && (p->node.key = strdup(ign))) {
+        p->count = 1;
+        strmap_insert(&c->popular, &p->node);
+    } else {
+        free(p);
+        rc = COORD_UNAVAILABLE;
+    }
+    pthread_mutex_unlock(&c->pmu);
+    return rc;
+}
+
+static coord_rc_t local_popularity_get(coord_t *base, const char *day, const char *ign, int64_t *count)
+{
+    coord_local_t *c = local_of(base);
+    pthread_mutex_lock(&c->pmu);
+    popular_t *p = strcmp(c->popular_day, day) == 0 ? (popular_t *)strmap_find(&c->popular, ign) : NULL;
+    *count = p ? p->count : 0;
+    pthread_mutex_unlock(&c->pmu);
+    return COORD_OK;
+}
+
 static void free_bucket_node(node_t *n)
 {
     free(n->key);
@@ -636,6 +700,8 @@ static void local_destroy(coord_t *base)
     free_map(&c->leases, free_lease_node);
     free_map(&c->markers, free_marker_node);
     free_map(&c->buckets, free_bucket_node);
+    free_map(&c->popular, free_popular_node);
+    pthread_mutex_destroy(&c->pmu);
     pthread_mutex_destroy(&c->bmu);
     for (int p = 0; p < 2; p++) {
         for (job_node_t *n = c->fifo[p].head, *next; n; n = next) {
@@ -663,6 +729,8 @@ static const coord_ops_t LOCAL_OPS = {
     .queue_depth = local_queue_depth,
     .queue_close = local_queue_close,
     .rate_take = local_rate_take,
+    .popularity_incr = local_popularity_incr,
+    .popularity_get = local_popularity_get,
     .destroy = local_destroy,
 };
 
@@ -679,6 +747,7 @@ coord_t *coord_local_new(const coord_local_opts_t *opts)
     c->max_markers = opts && opts->max_markers ? opts->max_markers : DEFAULT_MAX_MARKERS;
     c->earliest_expiry = INT64_MAX;
     c->max_buckets = opts && opts->max_buckets ? opts->max_buckets : 100000;
+    c->max_popular = opts && opts->max_popular ? opts->max_popular : 100000;
 
     pthread_condattr_t attr;
     bool cv_ok = pthread_condattr_init(&attr) == 0;
@@ -687,13 +756,15 @@ coord_t *coord_local_new(const coord_local_opts_t *opts)
         cv_ok = pthread_cond_init(&c->qcv, &attr) == 0;
         pthread_condattr_destroy(&attr);
     }
-    bool maps_ok = strmap_init(&c->leases) & strmap_init(&c->markers) & strmap_init(&c->buckets);
+    bool maps_ok = strmap_init(&c->leases) & strmap_init(&c->markers) & strmap_init(&c->buckets) &
+                   strmap_init(&c->popular);
     if (!cv_ok || !maps_ok || pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->qmu, NULL) != 0 ||
-        pthread_mutex_init(&c->bmu, NULL) != 0) {
+        pthread_mutex_init(&c->bmu, NULL) != 0 || pthread_mutex_init(&c->pmu, NULL) != 0) {
         /* init failures of mutexes and condvars do not happen on Linux; memory is the real case */
         free(c->leases.buckets);
         free(c->markers.buckets);
         free(c->buckets.buckets);
+        free(c->popular.buckets);
         if (cv_ok)
             pthread_cond_destroy(&c->qcv);
         free(c);

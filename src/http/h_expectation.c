@@ -242,6 +242,16 @@ static bool parse_force(req_ctx_t *c, bool *force)
     return ok;
 }
 
+/* SC-24: every E02 call counts toward the IGN's popularity today; best effort, never fails the call. */
+static void count_popularity(req_ctx_t *c)
+{
+    char day[16];
+    app_local_day(day);
+    coord_t *co = app_of(c)->coord;
+    coord_rc_t rc = co->ops->popularity_incr(co, day, c->ign);
+    mfam_add(c->srv->m_popularity, MX_LV(rc == COORD_OK ? "ok" : "skipped"), 1);
+}
+
 void h_v4_expectation(req_ctx_t *c)
 {
     bool force;
@@ -249,6 +259,7 @@ void h_v4_expectation(req_ctx_t *c)
         req_done(c);
         return;
     }
+    count_popularity(c);
     expectation(c, force);
 }
 

@@ -66,7 +66,7 @@ struct http_server {
     size_t n_bootstrap_admins;
     jwt_keyring_t *jwt;      /* signing/verification keys (auth.h) */
     char fingerprint_secret[512];
-    mfam_t *m_ratelimit, *m_login, *m_refresh, *m_sessions, *m_likes, *m_donations, *m_points, *m_dlq_actions;
+    mfam_t *m_ratelimit, *m_login, *m_refresh, *m_sessions, *m_likes, *m_donations, *m_points, *m_dlq_actions, *m_popularity;
     mfam_t *m_req_seconds, *m_resp_bytes, *m_in_flight, *m_rejected, *m_view_reads, *m_enqueue;
 };
 

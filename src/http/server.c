@@ -290,6 +290,7 @@ static void declare_metrics(http_server_t *s, metrics_t *m)
     s->m_donations = metrics_counter(m, "donation_requests_total", "Donation outcomes (E15).", "result");
     s->m_points = metrics_counter(m, "donation_points_transferred_total", "Points moved by donations.", "");
     s->m_dlq_actions = metrics_counter(m, "dlq_admin_actions_total", "DLQ admin actions.", "queue,action");
+    s->m_popularity = metrics_counter(m, "popularity_increments_total", "Daily popularity increments (SC-24).", "result");
     s->m_enqueue = metrics_counter(m, "calc_enqueue_total", "V5 enqueue attempts.", "priority,result");
 }
 

@@ -964,3 +964,13 @@ def test_sigterm_idle_exits_0_with_phases(lone):
         positions.append(hits[0])
     assert positions == sorted(positions), msgs
     assert "stopped (left: requests=0 records=0)" in msgs
+
+
+def test_e02_counts_popularity(env):
+    """SC-24: every E02 call (cached or not) adds one to the IGN's daily popularity; E03 does not."""
+    ign = "gen7007"
+    before = env.svc.metric("popularity_increments_total", result="ok")
+    for _ in range(3):
+        assert get(env.svc, v4_path(ign)).status == 200
+    assert get(env.svc, v4_path(ign, "/preset/1")).status == 200
+    assert env.svc.metric("popularity_increments_total", result="ok") - before == 3

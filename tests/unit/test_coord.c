@@ -439,6 +439,34 @@ static void test_rate_bucket_map_is_bounded(void **state)
     coord_free(c);
 }
 
+/* SC-24 standalone: per-day counts, a new day starts from zero, the day's map is bounded. */
+static void test_popularity_counts_per_day_and_bound(void **state)
+{
+    (void)state;
+    coord_local_opts_t o = {.max_popular = 2};
+    coord_t *c = coord_local_new(&o);
+    int64_t n = -1;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(c->ops->popularity_incr(c, "2026-11-26", "아델"), COORD_OK);
+    assert_int_equal(c->ops->popularity_incr(c, "2026-11-26", "gen1"), COORD_OK);
+    assert_int_equal(c->ops->popularity_incr(c, "2026-11-26", "gen2"), COORD_FULL); /* bound: skipped */
+    assert_int_equal(c->ops->popularity_incr(c, "2026-11-26", "gen1"), COORD_OK);   /* known IGNs still count */
+    c->ops->popularity_get(c, "2026-11-26", "아델", &n);
+    assert_int_equal(n, 3);
+    c->ops->popularity_get(c, "2026-11-26", "gen1", &n);
+    assert_int_equal(n, 2);
+    c->ops->popularity_get(c, "2026-11-26", "gen2", &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(c->ops->popularity_incr(c, "2026-11-27", "gen2"), COORD_OK); /* new day, fresh map */
+    c->ops->popularity_get(c, "2026-11-27", "gen2", &n);
+    assert_int_equal(n, 1);
+    c->ops->popularity_get(c, "2026-11-27", "아델", &n);
+    assert_int_equal(n, 0);
+    c->ops->popularity_get(c, "2026-11-26", "아델", &n); /* yesterday is gone */
+    assert_int_equal(n, 0);
+    coord_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_queue_close_wakes_taker),
         cmocka_unit_test(test_rate_bucket_capacity_refill_and_retry_after),
         cmocka_unit_test(test_rate_bucket_map_is_bounded),
+        cmocka_unit_test(test_popularity_counts_per_day_and_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
