@@ -43,7 +43,7 @@ BIN      := $(OUT)/maplexp
 FAKE_BIN := $(OUT)/fake-nexon
 FAKE_OBJ := $(FAKE_SRC:%.c=$(OUT)/%.o)
 
-.PHONY: all run test unit system bench deps clean check-all
+.PHONY: all run test unit system bench deps clean check-all docs
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(FAKE_BIN)
@@ -98,6 +98,13 @@ test: deps
 run: deps
 	$(MAKE) BUILD=release all
 	tools/demo.sh
+
+# docs/config.md is generated from the settings table; a system test keeps it in step.
+docs: $(BIN)
+	{ echo "# Configuration of \`maplexp serve\`"; echo; \
+	  echo "Generated from the settings table (\`src/ops/config.c\`) by \`make docs\`; \`tests/system/test_cli_misc.py\`"; \
+	  echo "fails when this file and \`maplexp serve --help\` disagree."; echo; echo '```'; \
+	  $(BIN) serve --help; echo '```'; } > docs/config.md
 
 clean:
 	rm -rf build

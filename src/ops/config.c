@@ -330,8 +330,10 @@ void config_print_help(FILE *out)
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting_t *s = &SETTINGS[i];
         flag_name(s->name, fl, sizeof fl);
-        fprintf(out, "  --%-32s %-32s default: %s\n      %s\n", fl, s->name,
-                s->def ? (*s->def ? s->def : "(empty)") : "(none)", s->help);
+        /* The compiled-in data directory depends on where the tree was built: name it instead. */
+        const char *def = s->off == F(lookup_dir) ? "(the data/ directory of this build)"
+                        : s->def ? (*s->def ? s->def : "(empty)") : "(none)";
+        fprintf(out, "  --%-32s %-32s default: %s\n      %s\n", fl, s->name, def, s->help);
     }
 }
 

@@ -170,3 +170,13 @@ def test_tables_report(cli, tmp_path):
     bad.write_text("option,rate,slot,potential_option_grade,base_equipment_level,item_equipment_slot,cube_type\n"
                    "STR +12%,0.1,1,레전드리,200,모자,BLACK\nSTR +9%,0.1,4,레전드리,200,모자,BLACK\n")
     cli.fails("tables", "--tables", bad, contains=":3:")
+
+
+def test_config_doc_matches_serve_help(cli):
+    """docs/config.md is generated from the settings table (`make docs`): it must list exactly what
+    `maplexp serve --help` prints, so the documentation cannot drift from the code."""
+    proc = cli.run("serve", "--help")
+    assert proc.returncode == 0, proc.stderr_text
+    doc = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    block = doc.split("```\n", 1)[1].rsplit("```", 1)[0]
+    assert block == proc.stdout_text
