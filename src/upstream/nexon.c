@@ -535,6 +535,12 @@ static void run_attempt(call_t *c, int64_t remaining, long attempt_ms, attempt_t
     curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+    if (c->ep == EP_LIST) {
+        /* Login is one attempt (3.2): on a reused connection that turns out dead, libcurl would
+         * silently resend the request; a fresh connection makes it exactly one call. */
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    }
 
     int64_t t0 = clock_mono_us();
     CURLcode cc = curl_easy_perform(h);

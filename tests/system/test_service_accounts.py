@@ -267,6 +267,23 @@ def test_login_upstream_down_503(env):
     assert env.login(USER_KEY, "데모전사").status == 200
 
 
+def test_login_dropped_connection_is_one_attempt():
+    """A dropped connection is one failed attempt: no retry, not even libcurl's silent resend of a
+    request that met a dead keep-alive connection (own service: a fresh `nexonAuth` breaker)."""
+    fake = start_fake()
+    svc = Service(fake)
+    try:
+        assert login(svc, USER_KEY, "데모전사").status == 200  # leaves a keep-alive connection behind, if any
+        fake.fault(path=LIST, mode="close")
+        for _ in range(2):
+            before = fake.path_calls(LIST)
+            assert_error(login(svc, USER_KEY, "데모전사"), 503, "S005")
+            assert fake.path_calls(LIST) == before + 1
+    finally:
+        stop_checked(svc)
+        fake.stop()
+
+
 def test_login_key_without_characters_401(env):
     """1.2 A001: the key is rejected upstream "or has no characters" (here: one account, empty character list)."""
     fake_add_user(env.fake, "acct-no-characters", [("acct-empty", [])])
