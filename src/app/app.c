@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/gz.h"
+#include "auth/auth.h"
 #include "base/hash.h"
 #include "domain/equipment.h"
 #include "domain/report.h"
@@ -162,13 +163,36 @@ typedef struct {
     app_t *a;
     const char *key;
     int64_t deadline_ms;
+    bool relay;   /* a call of the upstream outbox relay: never enqueues again (H10) */
+    up_rc_t up;   /* the upstream client's answer */
 } load_arg_t;
+
+/* SC-19: a server-key call that finally failed in a way waiting can fix is kept as one
+ * de-duplicated outbox row, replayed by the relay once the breaker is closed again. */
+static void enqueue_retry(load_arg_t *l, const char *event_type, up_rc_t rc)
+{
+    if (l->relay || (rc != UP_FAILED && rc != UP_TIMEOUT && rc != UP_BREAKER_OPEN))
+        return;
+    app_t *a = l->a;
+    char request_id[37];
+    bool inserted = false;
+    store_rc_t src = auth_uuid4(request_id) == 0
+                         ? a->store->ops->outbox_enqueue_upstream(a->store, request_id, event_type, l->key, NULL,
+                                                                  clock_wall_ms(), &inserted)
+                         : STORE_UNAVAILABLE;
+    const char *result = src != STORE_OK ? "failed" : inserted ? "inserted" : "deduplicated";
+    mfam_add(a->m_outbox_enqueued, MX_LV("upstream", event_type, result), 1);
+    if (src != STORE_OK)
+        log_emit(LOG_WARN, "upstream", "outbox", NULL, NULL, "could not keep a failed %s call for retry: %s",
+                 event_type, store_rc_name(src));
+}
 
 static sf_result_t load_ocid(void *arg)
 {
     load_arg_t *l = arg;
     char ocid[80];
-    up_rc_t rc = nexon_get_ocid(l->a->nexon, l->key, l->deadline_ms, ocid, sizeof ocid);
+    up_rc_t rc = l->up = nexon_get_ocid(l->a->nexon, l->key, l->deadline_ms, ocid, sizeof ocid);
+    enqueue_retry(l, "GET_OCID", rc);
     if (rc == UP_NOT_FOUND) {
         l1_put(l->a->c_ocid_negative, l->key, "1", 1, clock_wall_ms(), clock_mono_ms(), 0, NULL);
         return (sf_result_t){APP_NOT_FOUND, NULL};
@@ -192,7 +216,7 @@ static app_rc_t resolve_ocid(app_t *a, const char *ign, int64_t deadline_ms, cha
     }
     if (v)
         cache_val_release(v);
-    load_arg_t arg = {a, ign, deadline_ms};
+    load_arg_t arg = {a, ign, deadline_ms, false, UP_OK};
     int64_t wait = deadline_ms - clock_mono_ms();
     sf_result_t r = sf_do(a->sf_ocid, ign, load_ocid, &arg, wait > 0 ? wait : 0, APP_UNAVAILABLE, NULL);
     if (r.code == APP_OK && r.val) {
@@ -221,7 +245,8 @@ static sf_result_t load_basic(void *arg)
     load_arg_t *l = arg;
     buf_t body;
     buf_init(&body, 1u << 20);
-    up_rc_t rc = nexon_get_basic(l->a->nexon, l->key, l->deadline_ms, &body);
+    up_rc_t rc = l->up = nexon_get_basic(l->a->nexon, l->key, l->deadline_ms, &body);
+    enqueue_retry(l, "GET_CHARACTER_BASIC", rc);
     cache_val_t *v = NULL;
     if (rc == UP_OK)
         l1_put(l->a->c_basic, l->key, body.data, body.len, clock_wall_ms(), clock_mono_ms(), 0, &v);
@@ -229,6 +254,23 @@ static sf_result_t load_basic(void *arg)
     if (rc != UP_OK)
         return (sf_result_t){from_upstream(rc), NULL};
     return (sf_result_t){v ? APP_OK : APP_INTERNAL, v};
+}
+
+/* The basic-info fields of a /character/basic body written to the character row (best effort). */
+static void store_basic(app_t *a, const char *ocid, const cache_val_t *v)
+{
+    cJSON *j = cJSON_ParseWithLength((const char *)v->data, v->len);
+    if (!j)
+        return;
+    char *world = dup_json_string(j, "world_name"), *cls = dup_json_string(j, "character_class"),
+         *img = dup_json_string(j, "character_image");
+    const cJSON *lvl = cJSON_GetObjectItemCaseSensitive(j, "character_level");
+    store_basic_t b = {world, cls, img, cJSON_IsNumber(lvl) ? lvl->valueint : 0};
+    (void)a->store->ops->character_set_basic(a->store, ocid, &b, clock_wall_ms());
+    cJSON_Delete(j);
+    free(world);
+    free(cls);
+    free(img);
 }
 
 static void apply_basic(app_t *a, app_character_t *out, const cache_val_t *v)
@@ -258,7 +300,7 @@ static void enrich(app_t *a, app_character_t *out, int64_t deadline_ms)
     if (l1_get(a->c_basic, out->ocid, clock_mono_ms(), &v) != CACHE_FRESH) {
         if (v)
             cache_val_release(v);
-        load_arg_t arg = {a, out->ocid, deadline_ms};
+        load_arg_t arg = {a, out->ocid, deadline_ms, false, UP_OK};
         int64_t wait = deadline_ms - clock_mono_ms();
         sf_result_t r = sf_do(a->sf_basic, out->ocid, load_basic, &arg, wait > 0 ? wait : 0, APP_UNAVAILABLE, NULL);
         v = r.val;
@@ -309,6 +351,36 @@ app_rc_t app_resolve_character(app_t *a, const char *ign, bool want_enrich, int6
     return APP_OK;
 }
 
+/* ---- the upstream outbox relay's calls (SC-19) ---------------------------------------- */
+
+static sf_result_t load_equipment(void *arg);
+
+up_rc_t app_refetch(app_t *a, const char *event_type, const char *payload, int64_t deadline_ms)
+{
+    load_arg_t arg = {a, payload, deadline_ms, true, UP_FAILED};
+    sf_result_t r = {APP_INTERNAL, NULL};
+    if (!strcmp(event_type, "GET_OCID")) {
+        r = load_ocid(&arg);
+        store_character_t row = {0};
+        if (r.code == APP_OK && r.val &&
+            a->store->ops->character_upsert(a->store, (const char *)r.val->data, payload, &row) == STORE_OK) {
+            store_character_clear(&row);
+            l1_evict(a->c_ocid_negative, payload);
+        }
+    } else if (!strcmp(event_type, "GET_CHARACTER_BASIC")) {
+        r = load_basic(&arg);
+        if (r.code == APP_OK && r.val)
+            store_basic(a, payload, r.val);
+    } else if (!strcmp(event_type, "GET_ITEM_DATA")) {
+        r = load_equipment(&arg);
+    } else {
+        return UP_NOT_FOUND; /* unknown event type: nothing to replay */
+    }
+    if (r.val)
+        cache_val_release(r.val);
+    return arg.up;
+}
+
 /* ---- equipment ------------------------------------------------------------------------ */
 
 static void offer_snapshot(app_t *a, const char *ocid, const void *json, size_t json_len, const buf_t *gz)
@@ -327,7 +399,8 @@ static sf_result_t load_equipment(void *arg)
     buf_t body, gz;
     buf_init(&body, 16u << 20);
     buf_init(&gz, 16u << 20);
-    up_rc_t rc = nexon_get_equipment(l->a->nexon, l->key, l->deadline_ms, &body);
+    up_rc_t rc = l->up = nexon_get_equipment(l->a->nexon, l->key, l->deadline_ms, &body);
+    enqueue_retry(l, "GET_ITEM_DATA", rc);
     cache_val_t *v = NULL;
     if (rc == UP_OK && gz_deflate(body.data, body.len, GZIP_LEVEL, &gz) == 0) {
         l1_put(l->a->c_equipment, l->key, gz.data, gz.len, clock_wall_ms(), clock_mono_ms(), 0, &v);
@@ -368,7 +441,7 @@ static app_rc_t load_equipment_json(app_t *a, const char *ocid, bool force, int6
         store_snapshot_clear(&snap);
         return rc;
     }
-    load_arg_t arg = {a, ocid, deadline_ms};
+    load_arg_t arg = {a, ocid, deadline_ms, false, UP_OK};
     int64_t wait = deadline_ms - clock_mono_ms();
     sf_result_t r = sf_do(a->sf_equipment, ocid, load_equipment, &arg, wait > 0 ? wait : 0, APP_UNAVAILABLE, NULL);
     app_rc_t rc = (app_rc_t)r.code;

@@ -65,7 +65,7 @@ typedef struct {
     writeback_t *wb;
     struct alerts *alerts;
 
-    mfam_t *m_computations, *m_computation_seconds, *m_cooldown_hits;
+    mfam_t *m_computations, *m_computation_seconds, *m_cooldown_hits, *m_outbox_enqueued;
 } app_t;
 
 /* ---- tables (SC-33) ------------------------------------------------------------------- */
@@ -104,6 +104,12 @@ app_rc_t app_compute_expectation(app_t *a, const char *ign, bool force, int64_t 
  * form, for V5 workers). *led tells whether this call computed it. */
 app_rc_t app_expectation_coalesced(app_t *a, const char *ign, bool force, int64_t deadline_ms, const char *trigger,
                                    cache_val_t **bundle, bool *led);
+
+/* SC-19 replay: performs the call of an upstream outbox row (GET_OCID: payload IGN;
+ * GET_CHARACTER_BASIC / GET_ITEM_DATA: payload OCID) without the enqueue-on-failure path, and
+ * stores its result where a normal fetch would (caches, character row, snapshot). Returns the
+ * upstream client's answer. */
+up_rc_t app_refetch(app_t *a, const char *event_type, const char *payload, int64_t deadline_ms);
 
 /* Writes the V4 date-time of now in the service timezone ("2026-02-16T12:00:00.123456"). */
 void app_local_datetime(char out[40]);

@@ -28,6 +28,7 @@
 #include "cli/cli.h"
 #include "http/server.h"
 #include "app/alert.h"
+#include "app/upstream_relay.h"
 #include "auth/auth.h"
 #include "jobs/maintenance.h"
 #include "jobs/relay.h"
@@ -46,6 +47,7 @@ typedef struct {
     scheduler_t *sched;
     relay_t *relay;
     maint_t *maint;
+    upstream_relay_t *up_relay;
     int lock_fd;
     struct event_base *control;
     int64_t shutdown_started_ms;
@@ -137,6 +139,8 @@ static void declare_service_metrics(service_t *s)
     s->app.m_computations = metrics_counter(m, "expectation_computations_total", "Expectation computations run.", "trigger,outcome");
     s->app.m_computation_seconds = metrics_histogram(m, "expectation_computation_duration_seconds",
                                                      "Expectation computation duration.", "trigger", METRICS_SECONDS_BUCKETS, 12);
+    s->app.m_outbox_enqueued = metrics_counter(m, "outbox_enqueued_total", "Outbox enqueue attempts (SC-18, SC-19).",
+                                               "outbox,event_type,result");
     s->app.m_cooldown_hits = metrics_counter(m, "expectation_cooldown_hits_total", "Forced recomputations refused by the cool-down.", "");
 }
 
@@ -213,8 +217,11 @@ static int build_jobs(service_t *s, char *err, size_t errlen)
     s->sched = scheduler_new(a->store, a->metrics, &s->lc, a->instance_id, &jc);
     s->maint = s->sched ? maint_new(a->store, a->metrics, &jc) : NULL;
     s->relay = s->cfg.outbox_relay_enabled && s->sched ? relay_new(a->store, a->metrics, a->instance_id, &jc) : NULL;
+    upstream_relay_opts_t uo = {s->cfg.upstream_outbox_poll_ms, s->cfg.outbox_batch, s->cfg.outbox_backoff_base_s,
+                                s->cfg.outbox_backoff_max_s};
+    s->up_relay = s->cfg.outbox_relay_enabled ? upstream_relay_new(a, &uo) : NULL;
     if (!s->sched || !s->maint || !maint_register(s->maint, s->sched) || (s->relay && !relay_register(s->relay, s->sched)) ||
-        !scheduler_start(s->sched)) {
+        (s->up_relay && !upstream_relay_register(s->up_relay, s->sched)) || !scheduler_start(s->sched)) {
         snprintf(err, errlen, "cannot start the background jobs");
         return 1;
     }
@@ -401,6 +408,8 @@ static int shutdown_service(service_t *s)
     relay_free(s->relay);
     maint_free(s->maint);
     scheduler_free(s->sched);
+    upstream_relay_free(s->up_relay);
+    s->up_relay = NULL;
     s->relay = NULL;
     s->maint = NULL;
     s->sched = NULL;
@@ -508,6 +517,7 @@ int cmd_serve(int argc, char **argv)
         relay_free(s->relay);
         maint_free(s->maint);
         scheduler_free(s->sched);
+        upstream_relay_free(s->up_relay);
     }
     free_app(&s->app);
     curl_global_cleanup();

@@ -1021,3 +1021,68 @@ store_rc_t sq_dlq_discard(store_t *s, outbox_queue_t q, int64_t id)
     discard_t d = {q, id};
     return sq_run_write(s, work_discard, &d);
 }
+
+/* ---- upstream outbox enqueue (SC-19, 2.3.8 "Enqueue (upstream)") ----------------------------- */
+
+/* One active row per dedup_key (partial unique index): a duplicate counts a hit instead of
+ * adding a row, so an outage never multiplies rows (H10). RETURNING tells which happened: a new
+ * row has dedup_hits 0. */
+static const char ENQUEUE_UPSTREAM_SQL[] =
+    "INSERT INTO nexon_api_outbox (request_id, event_type, payload, content_hash, dedup_key, origin_request_id,"
+    " next_retry_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)"
+    " ON CONFLICT (dedup_key) WHERE status IN ('PENDING', 'PROCESSING', 'FAILED')"
+    " DO UPDATE SET dedup_hits = dedup_hits + 1, updated_at = excluded.updated_at RETURNING dedup_hits";
+
+typedef struct {
+    const char *request_id, *event_type, *payload, *origin;
+    char hash[65];
+    char *dedup_key;
+    int64_t now_ms;
+    bool inserted;
+} enqueue_t;
+
+static int work_enqueue_upstream(sq_conn_t *w, void *ctx, store_rc_t *answer)
+{
+    (void)answer;
+    enqueue_t *e = ctx;
+    sqlite3_stmt *st;
+    int rc = sq_prepare(w, ENQUEUE_UPSTREAM_SQL, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_text(&b, 1, e->request_id);
+    sq_bind_text(&b, 2, e->event_type);
+    sq_bind_text(&b, 3, e->payload);
+    sq_bind_text(&b, 4, e->hash);
+    sq_bind_text(&b, 5, e->dedup_key);
+    sq_bind_text(&b, 6, e->origin);
+    sq_bind_i64(&b, 7, e->now_ms);
+    rc = sq_step(&b);
+    if (rc == SQLITE_ROW) {
+        e->inserted = sqlite3_column_int64(st, 0) == 0;
+        rc = SQLITE_OK;
+    }
+    sq_stmt_release(st);
+    return rc;
+}
+
+store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const char *event_type, const char *payload,
+                                      const char *origin_request_id, int64_t now_ms, bool *inserted)
+{
+    *inserted = false;
+    if (!request_id || !event_type || !payload)
+        return STORE_CORRUPT;
+    enqueue_t e = {request_id, event_type, payload, origin_request_id, "", NULL, now_ms, false};
+    size_t n = strlen(event_type) + strlen(payload) + 2;
+    e.dedup_key = malloc(n);
+    if (!e.dedup_key || sq_outbox_content_hash(request_id, event_type, payload, e.hash) != 0) {
+        free(e.dedup_key);
+        return STORE_UNAVAILABLE;
+    }
+    snprintf(e.dedup_key, n, "%s:%s", event_type, payload);
+    store_rc_t rc = sq_run_write(s, work_enqueue_upstream, &e);
+    free(e.dedup_key);
+    if (rc == STORE_OK)
+        *inserted = e.inserted;
+    return rc;
+}

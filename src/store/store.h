@@ -264,6 +264,11 @@ typedef struct {
                          int64_t *balance_out);
 
     /* ---- outboxes and DLQ (SC-18, SC-19, SC-20, 2.3.8) ---- */
+    /* SC-19 enqueue, outside any caller transaction: one active row per (event type, payload);
+     * a duplicate increments dedup_hits (*inserted = false). request_id: a new UUID. */
+    store_rc_t (*outbox_enqueue_upstream)(store_t *s, const char *request_id, const char *event_type,
+                                          const char *payload, const char *origin_request_id, int64_t now_ms,
+                                          bool *inserted);
     /* Claim <= batch rows PENDING/FAILED with next_retry_at <= now, oldest first: PROCESSING,
      * locked_by = instance, claim_token + 1. One short transaction. */
     store_rc_t (*outbox_claim)(store_t *s, outbox_queue_t q, const char *instance, int batch, int64_t now_ms,

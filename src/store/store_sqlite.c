@@ -1258,6 +1258,7 @@ static const store_ops_t SQLITE_OPS = {
     .donate = sq_donate,
     /* sqlite_outbox.c */
     .outbox_claim = sq_outbox_claim,
+    .outbox_enqueue_upstream = sq_outbox_enqueue_upstream,
     .outbox_complete = sq_outbox_complete,
     .outbox_fail = sq_outbox_fail,
     .outbox_release = sq_outbox_release,

@@ -161,6 +161,8 @@ static inline bool sq_column_copy(sqlite3_stmt *st, int col, char *out, size_t c
 
 /* content_hash of 2.3.8 (sqlite_outbox.c): lowercase hex SHA-256 of request_id "|" event_type "|" payload.
  * 0, or -1 (out of memory, libcrypto failure). */
+store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const char *event_type, const char *payload,
+                                      const char *origin_request_id, int64_t now_ms, bool *inserted);
 int sq_outbox_content_hash(const char *request_id, const char *event_type, const char *payload, char out[65]);
 
 /* ---- operations (store.h semantics) ---- */

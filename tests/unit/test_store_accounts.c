@@ -948,6 +948,50 @@ static void test_outbox_claim_fail_dead_letter(void **state)
     assert_int_equal(dlq, 0);
 }
 
+/* SC-19 enqueue: one active row per (event type, payload); duplicates count hits; a finished row
+ * does not block a new episode. The hash and dedup key follow 2.3.8. */
+static void test_upstream_enqueue_dedup(void **state)
+{
+    fx_t *fx = *state;
+    store_t *s = fx->db.s;
+    bool inserted = false;
+    assert_int_equal(s->ops->outbox_enqueue_upstream(s, "req-a", "GET_OCID", "아델", "corr-1", NOW, &inserted),
+                     STORE_OK);
+    assert_true(inserted);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s->ops->outbox_enqueue_upstream(s, "req-b", "GET_OCID", "아델", NULL, NOW + 1, &inserted),
+                         STORE_OK);
+        assert_false(inserted);
+    }
+    assert_int_equal(s->ops->outbox_enqueue_upstream(s, "req-c", "GET_ITEM_DATA", "아델", NULL, NOW, &inserted),
+                     STORE_OK);
+    assert_true(inserted); /* another event type is another key */
+    assert_int_equal(raw_int(fx->raw, "SELECT COUNT(*) FROM nexon_api_outbox"), 2);
+    assert_int_equal(raw_int(fx->raw, "SELECT dedup_hits FROM nexon_api_outbox WHERE request_id = 'req-a'"), 2);
+    char key[64], origin[16];
+    raw_text(fx->raw, key, sizeof key, "SELECT dedup_key FROM nexon_api_outbox WHERE request_id = 'req-a'");
+    assert_string_equal(key, "GET_OCID:아델");
+    raw_text(fx->raw, origin, sizeof origin, "SELECT origin_request_id FROM nexon_api_outbox WHERE request_id = 'req-a'");
+    assert_string_equal(origin, "corr-1");
+    /* the claim path verifies the same content hash the relay checks */
+    store_outbox_row_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->outbox_claim(s, OUTBOX_UPSTREAM, "inst", 10, NOW + 2, &rows, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    char expect[65];
+    sha256_hex("req-a|GET_OCID|아델", strlen("req-a|GET_OCID|아델"), expect);
+    assert_string_equal(rows[0].content_hash, expect);
+    outbox_final_t res;
+    assert_int_equal(s->ops->outbox_complete(s, OUTBOX_UPSTREAM, rows[0].id, rows[0].claim_token, NOW + 3, &res),
+                     STORE_OK);
+    store_outbox_rows_free(rows, n);
+    /* the finished row no longer holds the key: a new failure is a new row */
+    assert_int_equal(s->ops->outbox_enqueue_upstream(s, "req-d", "GET_OCID", "아델", NULL, NOW + 4, &inserted),
+                     STORE_OK);
+    assert_true(inserted);
+    assert_int_equal(raw_int(fx->raw, "SELECT COUNT(*) FROM nexon_api_outbox"), 3);
+}
+
 static void test_outbox_complete_release_purge(void **state)
 {
     fx_t *fx = *state;
@@ -1416,6 +1460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_donation_concurrent_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_claim_fail_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_complete_release_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_enqueue_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_reclaim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_and_dlq_row_are_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dlq_reprocess_and_discard, setup, teardown),

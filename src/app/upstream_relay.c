@@ -1,0 +1,128 @@
+/*
+ * upstream_relay.c - J04 (upstream_relay.h).
+ */
+#include "app/upstream_relay.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/hash.h"
+#include "ops/log.h"
+
+struct upstream_relay {
+    app_t *a;
+    upstream_relay_opts_t o;
+    mfam_t *m_transitions, *m_claim_lost;
+};
+
+upstream_relay_t *upstream_relay_new(app_t *a, const upstream_relay_opts_t *o)
+{
+    upstream_relay_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->a = a;
+    r->o = *o;
+    r->m_transitions = metrics_counter(a->metrics, "outbox_transitions_total", "Outbox row transitions.", "outbox,to");
+    r->m_claim_lost = metrics_counter(a->metrics, "outbox_claim_lost_total", "Finalizes refused by the claim token.",
+                                      "outbox");
+    return r;
+}
+
+void upstream_relay_free(upstream_relay_t *r) { free(r); }
+
+static bool hash_matches(const store_outbox_row_t *row)
+{
+    size_t n = strlen(row->request_id) + strlen(row->event_type) + strlen(row->payload) + 3;
+    char *text = malloc(n);
+    char hex[65] = "";
+    if (text) {
+        snprintf(text, n, "%s|%s|%s", row->request_id, row->event_type, row->payload);
+        sha256_hex(text, strlen(text), hex);
+        free(text);
+    }
+    return strcmp(hex, row->content_hash) == 0;
+}
+
+static void count(upstream_relay_t *r, const char *to) { mfam_add(r->m_transitions, MX_LV("upstream", to), 1); }
+
+static void finalize(upstream_relay_t *r, const store_outbox_row_t *row, up_rc_t rc)
+{
+    store_t *s = r->a->store;
+    int64_t now = clock_wall_ms();
+    outbox_final_t result = OUTBOX_FINAL_CLAIM_LOST;
+    if (rc == UP_OK || rc == UP_NOT_FOUND) {
+        s->ops->outbox_complete(s, OUTBOX_UPSTREAM, row->id, row->claim_token, now, &result);
+        if (result == OUTBOX_FINAL_OK)
+            count(r, "completed");
+    } else if (rc == UP_BREAKER_OPEN || rc == UP_OVERLOAD) {
+        /* Short-circuited: not an attempt; back in the queue for the next poll (2.3.8). */
+        if (s->ops->outbox_release(s, OUTBOX_UPSTREAM, row->id, row->claim_token, now + r->o.period_ms) == STORE_OK)
+            result = OUTBOX_FINAL_OK;
+        count(r, "released");
+    } else {
+        s->ops->outbox_fail(s, OUTBOX_UPSTREAM, row->id, row->claim_token, up_rc_name(rc), false, r->o.backoff_base_s,
+                            r->o.backoff_max_s, now, &result);
+        count(r, result == OUTBOX_FINAL_DEAD ? "dead_letter" : "failed");
+    }
+    if (result == OUTBOX_FINAL_CLAIM_LOST)
+        mfam_add(r->m_claim_lost, MX_LV("upstream"), 1);
+}
+
+static void process(upstream_relay_t *r, const store_outbox_row_t *row)
+{
+    if (!hash_matches(row)) {
+        outbox_final_t result;
+        store_t *s = r->a->store;
+        s->ops->outbox_fail(s, OUTBOX_UPSTREAM, row->id, row->claim_token, "integrity: content hash mismatch", true, 0,
+                            0, clock_wall_ms(), &result);
+        count(r, "dead_letter");
+        return;
+    }
+    int64_t deadline = clock_mono_ms() + r->a->cfg->upstream_total_timeout_ms;
+    up_rc_t rc = app_refetch(r->a, row->event_type, row->payload, deadline);
+    finalize(r, row, rc);
+    log_emit(LOG_INFO, "upstream", "relay", row->origin_request_id[0] ? row->origin_request_id : NULL, NULL,
+             "replayed %s: %s", row->event_type, up_rc_name(rc));
+}
+
+int upstream_relay_run(upstream_relay_t *r, const job_ctx_t *ctx)
+{
+    store_t *s = r->a->store;
+    int done = 0;
+    for (;;) {
+        /* Claims only while the breaker is closed: never as a half-open probe (SC-19). */
+        if ((ctx && job_should_stop(ctx)) || breaker_state(nexon_breaker(r->a->nexon)) != BREAKER_CLOSED)
+            return done;
+        store_outbox_row_t *rows = NULL;
+        size_t n = 0;
+        if (s->ops->outbox_claim(s, OUTBOX_UPSTREAM, r->a->instance_id, r->o.batch, clock_wall_ms(), &rows, &n) !=
+            STORE_OK)
+            return done ? done : -1;
+        for (size_t i = 0; i < n; i++) {
+            if (ctx && job_should_stop(ctx)) { /* shutdown: the rest goes back unstarted */
+                s->ops->outbox_release(s, OUTBOX_UPSTREAM, rows[i].id, rows[i].claim_token, clock_wall_ms());
+                continue;
+            }
+            process(r, &rows[i]);
+            done++;
+        }
+        store_outbox_rows_free(rows, n);
+        if (n < (size_t)r->o.batch)
+            return done;
+    }
+}
+
+static job_result_t relay_job_fn(job_ctx_t *ctx)
+{
+    int n = upstream_relay_run(ctx->arg, ctx);
+    return (job_result_t){n > 0 ? n : 0, n >= 0};
+}
+
+bool upstream_relay_register(upstream_relay_t *r, scheduler_t *s)
+{
+    job_spec_t spec = {.name = UPSTREAM_RELAY_JOB, .period_ms = r->o.period_ms, .lease = NULL, .fn = relay_job_fn,
+                       .arg = r};
+    return scheduler_add(s, &spec);
+}
