@@ -14,6 +14,7 @@
 struct upstream_relay {
     app_t *a;
     upstream_relay_opts_t o;
+    int64_t half_open_since_ms; /* monotonic; 0 = not half-open at the last look (scheduler thread only) */
     mfam_t *m_transitions, *m_claim_lost;
 };
 
@@ -70,7 +71,7 @@ static void finalize(upstream_relay_t *r, const store_outbox_row_t *row, up_rc_t
         mfam_add(r->m_claim_lost, MX_LV("upstream"), 1);
 }
 
-static void process(upstream_relay_t *r, const store_outbox_row_t *row)
+static void process(upstream_relay_t *r, const store_outbox_row_t *row, bool probe)
 {
     if (!hash_matches(row)) {
         outbox_final_t result;
@@ -82,19 +83,58 @@ static void process(upstream_relay_t *r, const store_outbox_row_t *row)
     }
     int64_t deadline = clock_mono_ms() + r->a->cfg->upstream_total_timeout_ms;
     up_rc_t rc = app_refetch(r->a, row->event_type, row->payload, deadline);
+    if (probe && rc != UP_OK && rc != UP_NOT_FOUND)
+        rc = UP_BREAKER_OPEN; /* M14: a failed probe is not charged to the row: it goes back unchanged */
     finalize(r, row, rc);
     log_emit(LOG_INFO, "upstream", "relay", row->origin_request_id[0] ? row->origin_request_id : NULL, NULL,
              "replayed %s: %s", row->event_type, up_rc_name(rc));
 }
 
+/* M14: one row as the probe of a breaker left half-open without traffic. */
+static int probe_one(upstream_relay_t *r)
+{
+    store_t *s = r->a->store;
+    store_outbox_row_t *rows = NULL;
+    size_t n = 0;
+    if (s->ops->outbox_claim(s, OUTBOX_UPSTREAM, r->a->instance_id, 1, clock_wall_ms(), &rows, &n) != STORE_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        process(r, &rows[i], true);
+    store_outbox_rows_free(rows, n);
+    return (int)n;
+}
+
+/* Should this pass run? Closed: yes. Half-open for probe_after_ms: one probe row. Else: no. */
+static bool breaker_lets_relay(upstream_relay_t *r, int *probed)
+{
+    breaker_state_t st = breaker_state(nexon_breaker(r->a->nexon));
+    int64_t now = clock_mono_ms();
+    *probed = 0;
+    if (st != BREAKER_HALF_OPEN)
+        r->half_open_since_ms = 0;
+    if (st == BREAKER_CLOSED)
+        return true;
+    if (st == BREAKER_HALF_OPEN) {
+        if (!r->half_open_since_ms)
+            r->half_open_since_ms = now;
+        else if (now - r->half_open_since_ms >= r->o.probe_after_ms) {
+            *probed = probe_one(r);
+            r->half_open_since_ms = now; /* the next relay probe waits again */
+        }
+    }
+    return false;
+}
+
 int upstream_relay_run(upstream_relay_t *r, const job_ctx_t *ctx)
 {
     store_t *s = r->a->store;
-    int done = 0;
+    int done = 0, probed = 0;
     for (;;) {
-        /* Claims only while the breaker is closed: never as a half-open probe (SC-19). */
-        if ((ctx && job_should_stop(ctx)) || breaker_state(nexon_breaker(r->a->nexon)) != BREAKER_CLOSED)
+        /* Claims only while the breaker is closed: never as a half-open probe (SC-19), except M14. */
+        if (ctx && job_should_stop(ctx))
             return done;
+        if (!breaker_lets_relay(r, &probed))
+            return done + (probed > 0 ? probed : 0);
         store_outbox_row_t *rows = NULL;
         size_t n = 0;
         if (s->ops->outbox_claim(s, OUTBOX_UPSTREAM, r->a->instance_id, r->o.batch, clock_wall_ms(), &rows, &n) !=
@@ -105,7 +145,7 @@ int upstream_relay_run(upstream_relay_t *r, const job_ctx_t *ctx)
                 s->ops->outbox_release(s, OUTBOX_UPSTREAM, rows[i].id, rows[i].claim_token, clock_wall_ms());
                 continue;
             }
-            process(r, &rows[i]);
+            process(r, &rows[i], false);
             done++;
         }
         store_outbox_rows_free(rows, n);

@@ -8,6 +8,9 @@
  * finalizes under the claim token: completed (the answer, or "not found", is stored where a
  * normal fetch would put it), released (short-circuited: not an attempt), or failed with the
  * outbox back-off and the dead-letter rule. Batches run back-to-back while they come back full.
+ * M14: when the breaker has stayed half-open for probe_after_ms without closing (no user traffic to
+ * probe it), the relay replays one row as the probe; a failed probe returns the row unchanged
+ * (no retry_count charged).
  * State: none of its own beyond counters; the rows live in nexon_api_outbox.
  */
 #ifndef MX_APP_UPSTREAM_RELAY_H
@@ -25,6 +28,7 @@ typedef struct {
     int batch;           /* OUTBOX_BATCH, 100 */
     int backoff_base_s;  /* OUTBOX_BACKOFF_BASE_S */
     int backoff_max_s;   /* OUTBOX_BACKOFF_MAX_S */
+    int probe_after_ms;  /* M14: a half-open breaker nobody probed for this long gets a relay probe (30000) */
 } upstream_relay_opts_t;
 
 upstream_relay_t *upstream_relay_new(app_t *a, const upstream_relay_opts_t *o);

@@ -218,7 +218,7 @@ static int build_jobs(service_t *s, char *err, size_t errlen)
     s->maint = s->sched ? maint_new(a->store, a->metrics, &jc) : NULL;
     s->relay = s->cfg.outbox_relay_enabled && s->sched ? relay_new(a->store, a->metrics, a->instance_id, &jc) : NULL;
     upstream_relay_opts_t uo = {s->cfg.upstream_outbox_poll_ms, s->cfg.outbox_batch, s->cfg.outbox_backoff_base_s,
-                                s->cfg.outbox_backoff_max_s};
+                                s->cfg.outbox_backoff_max_s, s->cfg.upstream_relay_probe_after_s * 1000};
     s->up_relay = s->cfg.outbox_relay_enabled ? upstream_relay_new(a, &uo) : NULL;
     if (!s->sched || !s->maint || !maint_register(s->maint, s->sched) || (s->relay && !relay_register(s->relay, s->sched)) ||
         (s->up_relay && !upstream_relay_register(s->up_relay, s->sched)) || !scheduler_start(s->sched)) {

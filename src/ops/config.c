@@ -124,6 +124,7 @@ static const setting_t SETTINGS[] = {
     {"OUTBOX_BATCH", T_INT, F(outbox_batch), "100", 1, 10000, "rows claimed per relay batch"},
     {"DONATION_OUTBOX_POLL_MS", T_INT, F(donation_outbox_poll_ms), "15000", 10, 3600000, "donation relay poll period"},
     {"UPSTREAM_OUTBOX_POLL_MS", T_INT, F(upstream_outbox_poll_ms), "10000", 10, 3600000, "upstream retry relay poll period (J04)"},
+    {"UPSTREAM_RELAY_PROBE_AFTER_S", T_INT, F(upstream_relay_probe_after_s), "30", 1, 3600, "a half-open upstream breaker nobody probed for this long gets one relay probe (M14)"},
     {"OUTBOX_BACKOFF_BASE_S", T_INT, F(outbox_backoff_base_s), "30", 0, 3600, "retry back-off base (x 2^retry)"},
     {"OUTBOX_BACKOFF_MAX_S", T_INT, F(outbox_backoff_max_s), "3600", 0, 86400, "retry back-off cap"},
     {"OUTBOX_STALE_S", T_INT, F(outbox_stale_s), "300", 1, 86400, "a PROCESSING claim older than this is reclaimed"},

@@ -67,7 +67,7 @@ typedef struct {
     /* outbox, likes, jobs (SC-16, SC-18, 2.5) */
     bool outbox_relay_enabled;
     const char *donation_notify_webhook_url;
-    int outbox_batch, donation_outbox_poll_ms, upstream_outbox_poll_ms, outbox_backoff_base_s, outbox_backoff_max_s, outbox_stale_s,
+    int outbox_batch, donation_outbox_poll_ms, upstream_outbox_poll_ms, upstream_relay_probe_after_s, outbox_backoff_base_s, outbox_backoff_max_s, outbox_stale_s,
         outbox_retention_days, outbox_reclaim_period_s;
     int like_fold_interval_ms, like_fold_batch, db_lease_ttl_s, auth_purge_period_s;
     /* alerts (4.4, SC-29) */

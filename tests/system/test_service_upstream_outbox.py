@@ -52,3 +52,34 @@ def test_outage_rows_dedup_then_drain_exactly():
         db.close()
         stop_checked(svc)
         fake.stop()
+
+
+def test_relay_probes_a_silent_half_open_breaker_m14():
+    """M14: with no user traffic the breaker would stay half-open forever; the relay takes one probe
+    slot after UPSTREAM_RELAY_PROBE_AFTER_S, failed probes are not charged to the row, and once the
+    upstream is back the probes close the breaker and the queue drains."""
+    fake = FakeNexon()
+    svc = Service(fake, UPSTREAM_MAX_ATTEMPTS="1", CB_NEXON_MIN_CALLS="2", CB_NEXON_OPEN_S="1",
+                  UPSTREAM_OUTBOX_POLL_MS="100", UPSTREAM_RELAY_PROBE_AFTER_S="1", OUTBOX_BACKOFF_BASE_S="0",
+                  OUTBOX_BACKOFF_MAX_S="0")
+    db = Db(svc.env["SQLITE_PATH"])
+    names = [f"gen{890000 + i}" for i in range(4)]
+    try:
+        fake.fault(path="*", status=503)
+        for ign in names:
+            assert svc.get(f"/api/v4/characters/{ign}/expectation").status_code == 503
+        assert svc.metric("circuit_state", breaker="nexonApi") in (1.0, 2.0)  # not closed
+        assert db.one("SELECT COUNT(*) FROM nexon_api_outbox") == 4
+        # Still down: the relay's probes fail and leave the rows uncharged.
+        wait_until(lambda: svc.metric("outbox_transitions_total", outbox="upstream", to="released") >= 1,
+                   timeout=20, message="a relay probe")
+        assert db.one("SELECT MAX(retry_count) FROM nexon_api_outbox") == 0
+        fake.clear_faults()
+        wait_until(lambda: db.one("SELECT COUNT(*) FROM nexon_api_outbox WHERE status = 'COMPLETED'") == 4,
+                   timeout=40, message="the queue drains through relay probes")
+        assert svc.metric("circuit_state", breaker="nexonApi") == 0.0
+        assert db.one("SELECT COUNT(*) FROM nexon_api_outbox WHERE status <> 'COMPLETED'") == 0
+    finally:
+        db.close()
+        stop_checked(svc)
+        fake.stop()
