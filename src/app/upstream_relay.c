@@ -55,8 +55,10 @@ static void finalize(upstream_relay_t *r, const store_outbox_row_t *row, up_rc_t
     outbox_final_t result = OUTBOX_FINAL_CLAIM_LOST;
     if (rc == UP_OK || rc == UP_NOT_FOUND) {
         s->ops->outbox_complete(s, OUTBOX_UPSTREAM, row->id, row->claim_token, now, &result);
-        if (result == OUTBOX_FINAL_OK)
+        if (result == OUTBOX_FINAL_OK) {
+            s->ops->outbox_set_outcome(s, row->id, rc == UP_OK ? "ok" : "not_found");
             count(r, "completed");
+        }
     } else if (rc == UP_BREAKER_OPEN || rc == UP_OVERLOAD) {
         /* Short-circuited: not an attempt; back in the queue for the next poll (2.3.8). */
         if (s->ops->outbox_release(s, OUTBOX_UPSTREAM, row->id, row->claim_token, now + r->o.period_ms) == STORE_OK)

@@ -1086,3 +1086,35 @@ store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const 
         *inserted = e.inserted;
     return rc;
 }
+
+/* T12 `outcome` of a COMPLETED upstream row ("ok" / "not_found"): informational, set after the
+ * guarded completion (a row the claim guard refused is not COMPLETED by us and stays untouched). */
+static const char OUTCOME_SQL[] =
+    "UPDATE nexon_api_outbox SET outcome = ?2 WHERE id = ?1 AND status = 'COMPLETED' AND outcome IS NULL";
+
+typedef struct {
+    int64_t id;
+    const char *outcome;
+} outcome_t;
+
+static int work_outcome(sq_conn_t *w, void *ctx, store_rc_t *answer)
+{
+    (void)answer;
+    outcome_t *o = ctx;
+    sqlite3_stmt *st;
+    int rc = sq_prepare(w, OUTCOME_SQL, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    sq_binder_t b = {st, SQLITE_OK};
+    sq_bind_i64(&b, 1, o->id);
+    sq_bind_text(&b, 2, o->outcome);
+    return sq_step_done(st, b.rc);
+}
+
+store_rc_t sq_outbox_set_outcome(store_t *s, int64_t id, const char *outcome)
+{
+    if (!outcome)
+        return STORE_CORRUPT;
+    outcome_t o = {id, outcome};
+    return sq_run_write(s, work_outcome, &o);
+}

@@ -283,6 +283,8 @@ typedef struct {
     store_rc_t (*outbox_fail)(store_t *s, outbox_queue_t q, int64_t id, int64_t claim_token, const char *error,
                               bool immediate, int backoff_base_s, int backoff_max_s, int64_t now_ms,
                               outbox_final_t *result);
+    /* T12 `outcome` ("ok" / "not_found") of a COMPLETED upstream row. */
+    store_rc_t (*outbox_set_outcome)(store_t *s, int64_t id, const char *outcome);
     /* Return a claimed row to PENDING without charging an attempt (shutdown, short-circuit). */
     store_rc_t (*outbox_release)(store_t *s, outbox_queue_t q, int64_t id, int64_t claim_token, int64_t next_ms);
     /* J05: rows PROCESSING with locked_at < older_than_ms -> hash check (mismatch -> dead-letter,

@@ -1259,6 +1259,7 @@ static const store_ops_t SQLITE_OPS = {
     /* sqlite_outbox.c */
     .outbox_claim = sq_outbox_claim,
     .outbox_enqueue_upstream = sq_outbox_enqueue_upstream,
+    .outbox_set_outcome = sq_outbox_set_outcome,
     .outbox_complete = sq_outbox_complete,
     .outbox_fail = sq_outbox_fail,
     .outbox_release = sq_outbox_release,

@@ -163,6 +163,7 @@ static inline bool sq_column_copy(sqlite3_stmt *st, int col, char *out, size_t c
  * 0, or -1 (out of memory, libcrypto failure). */
 store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const char *event_type, const char *payload,
                                       const char *origin_request_id, int64_t now_ms, bool *inserted);
+store_rc_t sq_outbox_set_outcome(store_t *s, int64_t id, const char *outcome);
 int sq_outbox_content_hash(const char *request_id, const char *event_type, const char *payload, char out[65]);
 
 /* ---- operations (store.h semantics) ---- */

@@ -16,7 +16,7 @@ def test_outage_rows_dedup_then_drain_exactly():
     names = [f"gen{880000 + i}" for i in range(6)]
     try:
         fake.fault(path="*", status=503)
-        for ign in names + names[:3]:  # three IGNs twice: their second failure is a duplicate
+        for ign in names + names[:3] + ["nobodyhere"]:  # three IGNs twice (duplicates); one unknown IGN
             r = svc.get(f"/api/v4/characters/{ign}/expectation")
             assert r.status_code == 503 and r.json()["code"] == "S005", r.text
         inserted = svc.metric("outbox_enqueued_total", outbox="upstream", event_type="GET_OCID", result="inserted")
@@ -24,8 +24,8 @@ def test_outage_rows_dedup_then_drain_exactly():
         assert svc.metric("outbox_enqueued_total", result="failed") == 0
         # Exactly one enqueue attempt per failed request (9), whatever the relay did meanwhile: its own
         # failed replays never enqueue (H10). A duplicate is a hit unless its row already ended.
-        assert inserted + dedup == 9, (inserted, dedup)
-        assert inserted >= 6
+        assert inserted + dedup == 10, (inserted, dedup)
+        assert inserted >= 7
         # While the upstream is still down the relay's replays fail: rows change state, never multiply.
         wait_until(lambda: db.one("SELECT COUNT(*) FROM nexon_api_outbox WHERE retry_count > 0") > 0, timeout=20,
                    message="a failed replay")
@@ -41,8 +41,12 @@ def test_outage_rows_dedup_then_drain_exactly():
         hits = db.one("SELECT COALESCE(SUM(dedup_hits), 0) FROM nexon_api_outbox")
         assert expected == completed + dead + hits, (expected, completed, dead, hits)
         assert db.one("SELECT COUNT(*) FROM nexon_api_dlq") == dead
+        # A replay's answer is recorded: "ok", or "not_found" for the IGN the upstream does not know.
+        assert db.one("SELECT COUNT(*) FROM nexon_api_outbox WHERE status = 'COMPLETED' AND outcome = "
+                      "CASE payload WHEN 'nobodyhere' THEN 'not_found' ELSE 'ok' END") == completed
         # Completed replays stored their answer: the character rows exist, so /id is not called again.
-        done = [ign for (ign,) in db.all("SELECT payload FROM nexon_api_outbox WHERE status = 'COMPLETED'")]
+        done = [ign for (ign,) in db.all("SELECT payload FROM nexon_api_outbox WHERE status = 'COMPLETED'"
+                                         " AND outcome = 'ok'")]
         assert done
         before = fake.path_calls(ID)
         for ign in done:
