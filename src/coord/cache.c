@@ -18,6 +18,7 @@
  * optional: with m == NULL every family pointer stays NULL and nothing is recorded.
  */
 #include "coord/cache.h"
+#include "base/hash.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -113,17 +114,8 @@ struct l1cache {
     mfam_t *evictions;    /* cache_evictions_total{cache,reason} */
 };
 
-/* FNV-1a, 64 bit: short keys (IGNs, OCIDs, session ids), no adversarial worst case needed
- * beyond what the entry bound already limits. */
-static uint64_t key_hash(const char *key, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+/* FNV-1a: short keys (IGNs, OCIDs, session ids); the entry bound already limits the worst case. */
+static uint64_t key_hash(const char *key, size_t len) { return fnv1a64_update(FNV1A64_INIT, key, len); }
 
 static size_t pow2_at_least(size_t n)
 {

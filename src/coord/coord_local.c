@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/strmap.h"
 
 #define DEFAULT_QUEUE_TOTAL_CAP 10000
 #define DEFAULT_QUEUE_HIGH_CAP 1000
@@ -50,90 +51,10 @@ const char *coord_rc_name(coord_rc_t rc)
     return "unknown";
 }
 
-/* ---- a small string-keyed chained hash map (caller locks) ----------------------------- */
-
-typedef struct node {
-    struct node *next;
-    uint64_t hash;
-    char *key;
-} node_t;
-
-typedef struct {
-    node_t **buckets;
-    size_t nbuckets; /* power of two */
-    size_t count;
-} strmap_t;
-
-static uint64_t key_hash(const char *key)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static bool strmap_init(strmap_t *m)
-{
-    m->nbuckets = MAP_INITIAL_BUCKETS;
-    m->count = 0;
-    m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
-    return m->buckets != NULL;
-}
-
-static node_t *strmap_find(const strmap_t *m, const char *key)
-{
-    uint64_t h = key_hash(key);
-    for (node_t *n = m->buckets[h & (m->nbuckets - 1)]; n; n = n->next)
-        if (n->hash == h && strcmp(n->key, key) == 0)
-            return n;
-    return NULL;
-}
-
-static void strmap_grow(strmap_t *m)
-{
-    size_t nb = m->nbuckets * 2;
-    node_t **b = calloc(nb, sizeof *b);
-    if (!b)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (node_t *n = m->buckets[i], *next; n; n = next) {
-            next = n->next;
-            n->next = b[n->hash & (nb - 1)];
-            b[n->hash & (nb - 1)] = n;
-        }
-    }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = nb;
-}
-
-/* Insert n (key already set, not present in the map). */
-static void strmap_insert(strmap_t *m, node_t *n)
-{
-    if (m->count >= m->nbuckets)
-        strmap_grow(m);
-    n->hash = key_hash(n->key);
-    size_t b = n->hash & (m->nbuckets - 1);
-    n->next = m->buckets[b];
-    m->buckets[b] = n;
-    m->count++;
-}
-
-static void strmap_remove(strmap_t *m, node_t *n)
-{
-    node_t **link = &m->buckets[n->hash & (m->nbuckets - 1)];
-    while (*link != n)
-        link = &(*link)->next;
-    *link = n->next;
-    m->count--;
-}
-
 /* ---- state ---------------------------------------------------------------------------- */
 
 typedef struct {
-    node_t node;      /* key = lease name */
+    strmap_node_t node;      /* key = lease name */
     bool held;
     char owner[LEASE_OWNER_MAX];
     int64_t expires_ms;
@@ -141,20 +62,20 @@ typedef struct {
 } lease_rec_t;
 
 typedef struct {
-    node_t node;      /* key = marker key */
+    strmap_node_t node;      /* key = marker key */
     char *value;
     int64_t expires_ms;
 } marker_t;
 
 typedef struct {
-    node_t node;      /* key = bucket key */
+    strmap_node_t node;      /* key = bucket key */
     double tokens;
     int64_t updated_ms;
     int64_t full_ms;  /* when the bucket is full again if untouched (it may then be forgotten) */
 } bucket_t;
 
 typedef struct {
-    node_t node;      /* key = IGN */
+    strmap_node_t node;      /* key = IGN */
     int64_t count;
 } popular_t;
 
@@ -306,7 +227,7 @@ static coord_rc_t local_lease_release(coord_t *base, const char *name, const lea
 
 static void marker_free(marker_t *mk)
 {
-    free(mk->node.key);
+    free((char *)mk->node.key);
     free(mk->value);
     free(mk);
 }
@@ -334,7 +255,7 @@ static void marker_purge(coord_local_t *c, int64_t now)
     int64_t earliest = INT64_MAX;
     strmap_t *m = &c->markers;
     for (size_t i = 0; i < m->nbuckets; i++) {
-        for (node_t *n = m->buckets[i], *next; n; n = next) {
+        for (strmap_node_t *n = m->buckets[i], *next; n; n = next) {
             next = n->next;
             marker_t *mk = (marker_t *)n;
             if (now >= mk->expires_ms)
@@ -544,24 +465,14 @@ static void local_queue_close(coord_t *base)
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
-static void free_map(strmap_t *m, void (*free_node)(node_t *))
-{
-    for (size_t i = 0; m->buckets && i < m->nbuckets; i++) {
-        for (node_t *n = m->buckets[i], *next; n; n = next) {
-            next = n->next;
-            free_node(n);
-        }
-    }
-    free(m->buckets);
-}
 
-static void free_lease_node(node_t *n)
+static void free_lease_node(strmap_node_t *n)
 {
-    free(n->key);
+    free((char *)n->key);
     free(n);
 }
 
-static void free_marker_node(node_t *n) { marker_free((marker_t *)n); }
+static void free_marker_node(strmap_node_t *n) { marker_free((marker_t *)n); }
 
 /* ---- token buckets (SC-08, standalone form) --------------------------------------------- */
 
@@ -569,16 +480,12 @@ static void free_marker_node(node_t *n) { marker_free((marker_t *)n); }
 static void forget_full_buckets(coord_local_t *c, int64_t now)
 {
     for (size_t i = 0; i < c->buckets.nbuckets; i++) {
-        node_t **link = &c->buckets.buckets[i];
-        while (*link) {
-            bucket_t *b = (bucket_t *)*link;
-            if (b->full_ms <= now) {
-                *link = b->node.next;
-                c->buckets.count--;
-                free(b->node.key);
-                free(b);
-            } else {
-                link = &(*link)->next;
+        for (strmap_node_t *n = c->buckets.buckets[i], *next; n; n = next) {
+            next = n->next;
+            if (((bucket_t *)n)->full_ms <= now) {
+                strmap_remove(&c->buckets, n);
+                free((char *)n->key);
+                free(n);
             }
         }
     }
@@ -634,23 +541,12 @@ static coord_rc_t local_rate_take(coord_t *base, const char *key, int capacity, 
 
 /* ---- popularity (SC-24, standalone form) --------------------------------------------------- */
 
-static void free_popular_node(node_t *n)
+static void free_popular_node(strmap_node_t *n)
 {
-    free(n->key);
+    free((char *)n->key);
     free(n);
 }
 
-static void popular_clear(coord_local_t *c)
-{
-    for (size_t i = 0; i < c->popular.nbuckets; i++) {
-        for (node_t *n = c->popular.buckets[i], *next; n; n = next) {
-            next = n->next;
-            free_popular_node(n);
-        }
-        c->popular.buckets[i] = NULL;
-    }
-    c->popular.count = 0;
-}
 
 static coord_rc_t local_popularity_incr(coord_t *base, const char *day, const char *ign)
 {
@@ -658,7 +554,7 @@ static coord_rc_t local_popularity_incr(coord_t *base, const char *day, const ch
     coord_rc_t rc = COORD_OK;
     pthread_mutex_lock(&c->pmu);
     if (strcmp(c->popular_day, day) != 0) { /* a new day: yesterday's counts are not kept */
-        popular_clear(c);
+        strmap_clear(&c->popular, free_popular_node);
         snprintf(c->popular_day, sizeof c->popular_day, "%s", day);
     }
     popular_t *p = (popular_t *)strmap_find(&c->popular, ign);
@@ -687,9 +583,9 @@ static coord_rc_t local_popularity_get(coord_t *base, const char *day, const cha
     return COORD_OK;
 }
 
-static void free_bucket_node(node_t *n)
+static void free_bucket_node(strmap_node_t *n)
 {
-    free(n->key);
+    free((char *)n->key);
     free(n);
 }
 
@@ -697,10 +593,10 @@ static void free_bucket_node(node_t *n)
 static void local_destroy(coord_t *base)
 {
     coord_local_t *c = local_of(base);
-    free_map(&c->leases, free_lease_node);
-    free_map(&c->markers, free_marker_node);
-    free_map(&c->buckets, free_bucket_node);
-    free_map(&c->popular, free_popular_node);
+    strmap_dispose(&c->leases, free_lease_node);
+    strmap_dispose(&c->markers, free_marker_node);
+    strmap_dispose(&c->buckets, free_bucket_node);
+    strmap_dispose(&c->popular, free_popular_node);
     pthread_mutex_destroy(&c->pmu);
     pthread_mutex_destroy(&c->bmu);
     for (int p = 0; p < 2; p++) {
@@ -756,8 +652,8 @@ coord_t *coord_local_new(const coord_local_opts_t *opts)
         cv_ok = pthread_cond_init(&c->qcv, &attr) == 0;
         pthread_condattr_destroy(&attr);
     }
-    bool maps_ok = strmap_init(&c->leases) & strmap_init(&c->markers) & strmap_init(&c->buckets) &
-                   strmap_init(&c->popular);
+    bool maps_ok = strmap_init(&c->leases, MAP_INITIAL_BUCKETS) & strmap_init(&c->markers, MAP_INITIAL_BUCKETS) & strmap_init(&c->buckets, MAP_INITIAL_BUCKETS) &
+                   strmap_init(&c->popular, MAP_INITIAL_BUCKETS);
     if (!cv_ok || !maps_ok || pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->qmu, NULL) != 0 ||
         pthread_mutex_init(&c->bmu, NULL) != 0 || pthread_mutex_init(&c->pmu, NULL) != 0) {
         /* init failures of mutexes and condvars do not happen on Linux; memory is the real case */

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/strmap.h"
 
 #define SF_INITIAL_BUCKETS 64
 
@@ -39,8 +40,7 @@ typedef struct waiter {
 } waiter_t;
 
 typedef struct flight {
-    struct flight *hnext;
-    uint64_t hash;
+    strmap_node_t node;    /* first: key = the flexible key below */
     waiter_t *head;        /* asynchronous followers, in join order */
     waiter_t *tail;
     pthread_cond_t done_cv;
@@ -54,23 +54,11 @@ typedef struct flight {
 struct sf {
     pthread_mutex_t mu;
     char *name;
-    flight_t **buckets;
-    size_t nbuckets;       /* power of two */
-    size_t nflights;
+    strmap_t flights;      /* key -> flight */
     uint64_t next_ticket;
     mfam_t *total;         /* singleflight_total{cache,role,outcome} */
     mfam_t *wait;          /* singleflight_wait_seconds{cache} */
 };
-
-static uint64_t key_hash(const char *key)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 sf_t *sf_new(const char *name, metrics_t *m)
 {
@@ -78,11 +66,10 @@ sf_t *sf_new(const char *name, metrics_t *m)
     if (!s)
         return NULL;
     s->name = strdup(name ? name : "");
-    s->nbuckets = SF_INITIAL_BUCKETS;
-    s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    bool map_ok = strmap_init(&s->flights, SF_INITIAL_BUCKETS);
     s->next_ticket = 1;
-    if (!s->name || !s->buckets || pthread_mutex_init(&s->mu, NULL) != 0) {
-        free(s->buckets);
+    if (!s->name || !map_ok || pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s->flights.buckets);
         free(s->name);
         free(s);
         return NULL;
@@ -112,18 +99,14 @@ static void free_flight(flight_t *f)
     free(f);
 }
 
+static void free_flight_node(strmap_node_t *n) { free_flight((flight_t *)n); }
+
 void sf_free(sf_t *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        for (flight_t *f = s->buckets[i], *next; f; f = next) {
-            next = f->hnext;
-            free_flight(f);
-        }
-    }
+    strmap_dispose(&s->flights, free_flight_node);
     pthread_mutex_destroy(&s->mu);
-    free(s->buckets);
     free(s->name);
     free(s);
 }
@@ -131,7 +114,7 @@ void sf_free(sf_t *s)
 size_t sf_active(sf_t *s)
 {
     pthread_mutex_lock(&s->mu);
-    size_t n = s->nflights;
+    size_t n = s->flights.count;
     pthread_mutex_unlock(&s->mu);
     return n;
 }
@@ -155,34 +138,10 @@ static const char *outcome_of(int code) { return code == 0 ? "ok" : "error"; }
 
 /* ---- the flight map (caller holds s->mu) ---------------------------------------------- */
 
-static flight_t *map_find(sf_t *s, const char *key, uint64_t hash)
-{
-    for (flight_t *f = s->buckets[hash & (s->nbuckets - 1)]; f; f = f->hnext)
-        if (f->hash == hash && strcmp(f->key, key) == 0)
-            return f;
-    return NULL;
-}
-
-static void map_grow(sf_t *s)
-{
-    size_t n = s->nbuckets * 2;
-    flight_t **nb = calloc(n, sizeof *nb);
-    if (!nb)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        for (flight_t *f = s->buckets[i], *next; f; f = next) {
-            next = f->hnext;
-            f->hnext = nb[f->hash & (n - 1)];
-            nb[f->hash & (n - 1)] = f;
-        }
-    }
-    free(s->buckets);
-    s->buckets = nb;
-    s->nbuckets = n;
-}
+static flight_t *map_find(sf_t *s, const char *key) { return (flight_t *)strmap_find(&s->flights, key); }
 
 /* A new flight, referenced by its leader, entered in the map; NULL when out of memory. */
-static flight_t *map_start(sf_t *s, const char *key, uint64_t hash)
+static flight_t *map_start(sf_t *s, const char *key)
 {
     size_t klen = strlen(key);
     flight_t *f = calloc(1, sizeof *f + klen + 1);
@@ -198,25 +157,13 @@ static flight_t *map_start(sf_t *s, const char *key, uint64_t hash)
         return NULL;
     }
     memcpy(f->key, key, klen + 1);
-    f->hash = hash;
+    f->node.key = f->key;
     f->refs = 1;
-    if (s->nflights >= s->nbuckets)
-        map_grow(s);
-    size_t b = hash & (s->nbuckets - 1);
-    f->hnext = s->buckets[b];
-    s->buckets[b] = f;
-    s->nflights++;
+    strmap_insert(&s->flights, &f->node);
     return f;
 }
 
-static void map_remove(sf_t *s, flight_t *f)
-{
-    flight_t **link = &s->buckets[f->hash & (s->nbuckets - 1)];
-    while (*link != f)
-        link = &(*link)->hnext;
-    *link = f->hnext;
-    s->nflights--;
-}
+static void map_remove(sf_t *s, flight_t *f) { strmap_remove(&s->flights, &f->node); }
 
 static void waiter_unlink(flight_t *f, waiter_t *w)
 {
@@ -234,7 +181,7 @@ size_t sf_followers(sf_t *s, const char *key)
 {
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    flight_t *f = map_find(s, key, key_hash(key));
+    flight_t *f = map_find(s, key);
     if (f) {
         n = f->blocked;
         for (waiter_t *w = f->head; w; w = w->next)
@@ -249,15 +196,14 @@ size_t sf_followers(sf_t *s, const char *key)
 sf_role_t sf_join(sf_t *s, const char *key, sf_done_fn fn, void *arg, sf_waiter_t **h)
 {
     *h = NULL;
-    uint64_t hash = key_hash(key);
     waiter_t *w = malloc(sizeof *w);
     pthread_mutex_lock(&s->mu);
-    flight_t *f = map_find(s, key, hash);
+    flight_t *f = map_find(s, key);
     if (!f || !w) {
         /* Out of memory for the waiter: lead instead. Both leaders hold a valid result for the
          * key, so whichever finishes first simply ends the flight early. */
         if (!f)
-            map_start(s, key, hash); /* NULL: no coalescing, sf_finish then finds nothing */
+            map_start(s, key); /* NULL: no coalescing, sf_finish then finds nothing */
         pthread_mutex_unlock(&s->mu);
         free(w);
         return SF_LEADER;
@@ -281,7 +227,7 @@ sf_role_t sf_join(sf_t *s, const char *key, sf_done_fn fn, void *arg, sf_waiter_
 void sf_finish(sf_t *s, const char *key, sf_result_t result)
 {
     pthread_mutex_lock(&s->mu);
-    flight_t *f = map_find(s, key, key_hash(key));
+    flight_t *f = map_find(s, key);
     if (!f) {
         pthread_mutex_unlock(&s->mu);
         return;
@@ -317,7 +263,7 @@ bool sf_cancel(sf_t *s, const char *key, sf_waiter_t *h)
         return false;
     waiter_t *found = NULL;
     pthread_mutex_lock(&s->mu);
-    flight_t *f = map_find(s, key, key_hash(key));
+    flight_t *f = map_find(s, key);
     for (waiter_t *w = f ? f->head : NULL; w; w = w->next) {
         if (w->ticket == ticket) {
             waiter_unlink(f, w);
@@ -374,15 +320,14 @@ static sf_result_t follow(sf_t *s, flight_t *f, int64_t wait_ms, int timeout_cod
 sf_result_t sf_do(sf_t *s, const char *key, sf_loader_fn loader, void *arg, int64_t wait_ms,
                   int timeout_code, sf_role_t *role)
 {
-    uint64_t hash = key_hash(key);
     pthread_mutex_lock(&s->mu);
-    flight_t *f = map_find(s, key, hash);
+    flight_t *f = map_find(s, key);
     if (f) {
         if (role)
             *role = SF_FOLLOWER;
         return follow(s, f, wait_ms, timeout_code);
     }
-    f = map_start(s, key, hash); /* NULL (no memory): load without coalescing */
+    f = map_start(s, key); /* NULL (no memory): load without coalescing */
     pthread_mutex_unlock(&s->mu);
     if (role)
         *role = SF_LEADER;

@@ -25,6 +25,7 @@
  * Callback gauges are evaluated with no lock held (a callback may itself read the registry).
  */
 #include "ops/metrics.h"
+#include "base/hash.h"
 #include "base/utf8.h"
 
 #include <dirent.h>
@@ -92,15 +93,11 @@ struct metrics {
 
 static uint64_t hash_vals(const char *const *vals, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = FNV1A64_INIT;
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = (const unsigned char *)(vals[i] ? vals[i] : "");
-        for (; *p; p++) {
-            h ^= *p;
-            h *= 1099511628211ULL;
-        }
-        h ^= 0xFF; /* separator: ("ab","") and ("a","b") must differ */
-        h *= 1099511628211ULL;
+        const char *v = vals[i] ? vals[i] : "";
+        h = fnv1a64_update(h, v, strlen(v));
+        h = fnv1a64_update(h, "\xFF", 1); /* separator: ("ab","") and ("a","b") must differ */
     }
     return h;
 }
