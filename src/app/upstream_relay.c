@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "base/hash.h"
 #include "ops/log.h"
 
 struct upstream_relay {
@@ -32,19 +31,6 @@ upstream_relay_t *upstream_relay_new(app_t *a, const upstream_relay_opts_t *o)
 }
 
 void upstream_relay_free(upstream_relay_t *r) { free(r); }
-
-static bool hash_matches(const store_outbox_row_t *row)
-{
-    size_t n = strlen(row->request_id) + strlen(row->event_type) + strlen(row->payload) + 3;
-    char *text = malloc(n);
-    char hex[65] = "";
-    if (text) {
-        snprintf(text, n, "%s|%s|%s", row->request_id, row->event_type, row->payload);
-        sha256_hex(text, strlen(text), hex);
-        free(text);
-    }
-    return strcmp(hex, row->content_hash) == 0;
-}
 
 static void count(upstream_relay_t *r, const char *to) { mfam_add(r->m_transitions, MX_LV("upstream", to), 1); }
 
@@ -75,7 +61,7 @@ static void finalize(upstream_relay_t *r, const store_outbox_row_t *row, up_rc_t
 
 static void process(upstream_relay_t *r, const store_outbox_row_t *row, bool probe)
 {
-    if (!hash_matches(row)) {
+    if (!store_outbox_row_intact(row)) {
         outbox_final_t result;
         store_t *s = r->a->store;
         s->ops->outbox_fail(s, OUTBOX_UPSTREAM, row->id, row->claim_token, "integrity: content hash mismatch", true, 0,

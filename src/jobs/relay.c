@@ -59,23 +59,6 @@ static void count(relay_t *r, stat_t what, uint64_t n)
         mfam_add(r->safety_net, MX_LV(OUTBOX_LABEL, "db"), (double)n);
 }
 
-/* ---- integrity (2.3.8 content hash) ---------------------------------------------------------- */
-
-static bool hash_matches(const store_outbox_row_t *row)
-{
-    buf_t b;
-    buf_init(&b, (size_t)1 << 30);
-    buf_puts(&b, row->request_id);
-    buf_putc(&b, '|');
-    buf_puts(&b, row->event_type);
-    buf_putc(&b, '|');
-    buf_puts(&b, row->payload ? row->payload : "");
-    char hex[65];
-    bool ok = buf_ok(&b) && sha256_hex(b.data ? b.data : "", b.len, hex) == 0 && strcmp(hex, row->content_hash) == 0;
-    buf_dispose(&b);
-    return ok;
-}
-
 /* ---- delivery -------------------------------------------------------------------------------- */
 
 static size_t discard_body(char *p, size_t size, size_t n, void *ud)
@@ -216,7 +199,7 @@ static void finalize_ok(relay_t *r, const store_outbox_row_t *row)
 
 static void process_row(relay_t *r, const store_outbox_row_t *row)
 {
-    if (!hash_matches(row)) {
+    if (!store_outbox_row_intact(row)) {
         finalize_fail(r, row, RELAY_INTEGRITY_REASON, true);
         return;
     }

@@ -195,7 +195,7 @@ static int insert_outbox(sq_conn_t *w, const donate_t *t, int64_t history_id)
     const char *text = buf_cstr(&payload);
     int rc = SQLITE_NOMEM;
     if (buf_ok(&payload) && text &&
-        sq_outbox_content_hash(request_id, EVENT_DONATION_COMPLETED, text, hash) == 0) {
+        store_outbox_content_hash(request_id, EVENT_DONATION_COMPLETED, text, hash) == 0) {
         sqlite3_stmt *st;
         if ((rc = sq_prepare(w, SQL_OUTBOX_INSERT, &st)) == SQLITE_OK) {
             sq_binder_t b = {st, SQLITE_OK};

@@ -133,26 +133,6 @@ static bool queue_valid(outbox_queue_t q)
     return q == OUTBOX_DONATION || q == OUTBOX_UPSTREAM;
 }
 
-/* ------------------------------------------------------------------------------------------------
- * Helpers
- * ---------------------------------------------------------------------------------------------- */
-
-int sq_outbox_content_hash(const char *request_id, const char *event_type, const char *payload, char out[65])
-{
-    out[0] = '\0';
-    size_t a = strlen(request_id), b = strlen(event_type), c = strlen(payload);
-    char *text = malloc(a + b + c + 3);
-    if (!text)
-        return -1;
-    memcpy(text, request_id, a);
-    text[a] = '|';
-    memcpy(text + a + 1, event_type, b);
-    text[a + 1 + b] = '|';
-    memcpy(text + a + b + 2, payload, c + 1);
-    int rc = sha256_hex(text, a + b + c + 2, out);
-    free(text);
-    return rc;
-}
 
 /* The first LAST_ERROR_MAX_CHARS characters of s into out (NUL-terminated), counted the way SQLite's
  * length() counts: a byte >= 0xC0 starts a character and takes the continuation bytes after it;
@@ -498,7 +478,7 @@ static int read_stalled(sq_conn_t *w, const reclaim_t *r, stalled_t *rows, size_
         stalled_t *s = &rows[(*n)++];
         s->id = sqlite3_column_int64(st, 0);
         s->retry_count = sqlite3_column_int(st, 5);
-        if (rid && type && payload && sq_outbox_content_hash(rid, type, payload, hash) != 0) {
+        if (rid && type && payload && store_outbox_content_hash(rid, type, payload, hash) != 0) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -890,7 +870,7 @@ static int requeue_insert(sq_conn_t *w, const reprocess_t *r, const char *event_
                           const char *dedup_key, int64_t *id)
 {
     char hash[65];
-    if (sq_outbox_content_hash(r->request_id, event_type, payload, hash) != 0)
+    if (store_outbox_content_hash(r->request_id, event_type, payload, hash) != 0)
         return SQLITE_NOMEM;
     sqlite3_stmt *st;
     int rc = sq_prepare(w, REQUEUE_SQL[r->q], &st);
@@ -1075,7 +1055,7 @@ store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const 
     enqueue_t e = {request_id, event_type, payload, origin_request_id, "", NULL, now_ms, false};
     size_t n = strlen(event_type) + strlen(payload) + 2;
     e.dedup_key = malloc(n);
-    if (!e.dedup_key || sq_outbox_content_hash(request_id, event_type, payload, e.hash) != 0) {
+    if (!e.dedup_key || store_outbox_content_hash(request_id, event_type, payload, e.hash) != 0) {
         free(e.dedup_key);
         return STORE_UNAVAILABLE;
     }

@@ -339,6 +339,12 @@ void store_sqlite_set_busy_timeout(store_t *s, int ms);
 
 void store_strings_free(char **v, size_t n);
 
+/* content_hash of 2.3.8: lowercase hex SHA-256 of request_id "|" event_type "|" payload.
+ * 0, or -1 when out of memory (out is then ""). Pure; used by every backend and both relays. */
+int store_outbox_content_hash(const char *request_id, const char *event_type, const char *payload, char out[65]);
+/* Does the row's stored content_hash match its fields (2.3.8 integrity check)? */
+bool store_outbox_row_intact(const store_outbox_row_t *row);
+
 static inline void store_close(store_t *s) { if (s) s->ops->close(s); }
 
 #endif

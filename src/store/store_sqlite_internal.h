@@ -159,12 +159,7 @@ static inline bool sq_column_copy(sqlite3_stmt *st, int col, char *out, size_t c
 
 /* ---- shared by the operation files ---- */
 
-/* content_hash of 2.3.8 (sqlite_outbox.c): lowercase hex SHA-256 of request_id "|" event_type "|" payload.
- * 0, or -1 (out of memory, libcrypto failure). */
-store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const char *event_type, const char *payload,
-                                      const char *origin_request_id, int64_t now_ms, bool *inserted);
-store_rc_t sq_outbox_set_outcome(store_t *s, int64_t id, const char *outcome);
-int sq_outbox_content_hash(const char *request_id, const char *event_type, const char *payload, char out[65]);
+/* The content hash of 2.3.8 is store_outbox_content_hash (store.h, outbox_hash.c). */
 
 /* ---- operations (store.h semantics) ---- */
 
@@ -198,6 +193,9 @@ store_rc_t sq_donate(store_t *s, const store_donation_t *d, int64_t now_ms, dona
                      int64_t *balance_out);
 
 /* sqlite_outbox.c */
+store_rc_t sq_outbox_enqueue_upstream(store_t *s, const char *request_id, const char *event_type, const char *payload,
+                                      const char *origin_request_id, int64_t now_ms, bool *inserted);
+store_rc_t sq_outbox_set_outcome(store_t *s, int64_t id, const char *outcome);
 store_rc_t sq_outbox_claim(store_t *s, outbox_queue_t q, const char *instance, int batch, int64_t now_ms,
                            store_outbox_row_t **rows, size_t *n);
 store_rc_t sq_outbox_complete(store_t *s, outbox_queue_t q, int64_t id, int64_t claim_token, int64_t now_ms,
