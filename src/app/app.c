@@ -256,42 +256,41 @@ static sf_result_t load_basic(void *arg)
     return (sf_result_t){v ? APP_OK : APP_INTERNAL, v};
 }
 
-/* The basic-info fields of a /character/basic body written to the character row (best effort). */
-static void store_basic(app_t *a, const char *ocid, const cache_val_t *v)
+/* Parses a /character/basic body and writes its fields to the character row (best effort).
+ * false when the body is not JSON; on true *b holds owned strings (free with basic_clear). */
+static bool store_basic(app_t *a, const char *ocid, const cache_val_t *v, store_basic_t *b)
 {
     cJSON *j = cJSON_ParseWithLength((const char *)v->data, v->len);
     if (!j)
-        return;
-    char *world = dup_json_string(j, "world_name"), *cls = dup_json_string(j, "character_class"),
-         *img = dup_json_string(j, "character_image");
+        return false;
     const cJSON *lvl = cJSON_GetObjectItemCaseSensitive(j, "character_level");
-    store_basic_t b = {world, cls, img, cJSON_IsNumber(lvl) ? lvl->valueint : 0};
-    (void)a->store->ops->character_set_basic(a->store, ocid, &b, clock_wall_ms());
+    *b = (store_basic_t){dup_json_string(j, "world_name"), dup_json_string(j, "character_class"),
+                         dup_json_string(j, "character_image"), cJSON_IsNumber(lvl) ? lvl->valueint : 0};
     cJSON_Delete(j);
-    free(world);
-    free(cls);
-    free(img);
+    (void)a->store->ops->character_set_basic(a->store, ocid, b, clock_wall_ms());
+    return true;
 }
 
+static void basic_clear(store_basic_t *b)
+{
+    free((char *)b->world_name);
+    free((char *)b->character_class);
+    free((char *)b->character_image);
+}
+
+/* Enrichment of E01: the row is updated and the caller's character takes the new fields. */
 static void apply_basic(app_t *a, app_character_t *out, const cache_val_t *v)
 {
-    cJSON *j = cJSON_ParseWithLength((const char *)v->data, v->len);
-    if (!j)
+    store_basic_t b;
+    if (!store_basic(a, out->ocid, v, &b))
         return;
-    char *world = dup_json_string(j, "world_name"), *cls = dup_json_string(j, "character_class"),
-         *img = dup_json_string(j, "character_image");
-    const cJSON *lvl = cJSON_GetObjectItemCaseSensitive(j, "character_level");
-    int level = cJSON_IsNumber(lvl) ? lvl->valueint : 0;
-    cJSON_Delete(j);
-    store_basic_t b = {world, cls, img, level};
-    (void)a->store->ops->character_set_basic(a->store, out->ocid, &b, clock_wall_ms()); /* best effort */
     free(out->world_name);
     free(out->character_class);
     free(out->character_image);
-    out->world_name = world;
-    out->character_class = cls;
-    out->character_image = img;
-    out->character_level = level;
+    out->world_name = (char *)b.world_name;
+    out->character_class = (char *)b.character_class;
+    out->character_image = (char *)b.character_image;
+    out->character_level = b.character_level;
 }
 
 static void enrich(app_t *a, app_character_t *out, int64_t deadline_ms)
@@ -369,8 +368,9 @@ up_rc_t app_refetch(app_t *a, const char *event_type, const char *payload, int64
         }
     } else if (!strcmp(event_type, "GET_CHARACTER_BASIC")) {
         r = load_basic(&arg);
-        if (r.code == APP_OK && r.val)
-            store_basic(a, payload, r.val);
+        store_basic_t b;
+        if (r.code == APP_OK && r.val && store_basic(a, payload, r.val, &b))
+            basic_clear(&b);
     } else if (!strcmp(event_type, "GET_ITEM_DATA")) {
         r = load_equipment(&arg);
     } else {
