@@ -45,7 +45,6 @@ typedef struct {
 } cidr_t;
 
 #define MAX_CIDRS 32
-#define MAX_ORIGINS 32
 
 struct http_server {
     app_t *app;
@@ -56,8 +55,8 @@ struct http_server {
     _Atomic bool listener_closed;
     cidr_t metrics_cidrs[MAX_CIDRS], proxies[MAX_CIDRS];
     int n_metrics_cidrs, n_proxies;
-    char *origins[MAX_ORIGINS];
-    int n_origins;
+    char **origins;          /* CORS_ALLOWED_ORIGINS, immutable */
+    size_t n_origins;
     sf_t *sf_character;      /* coalesces cold V1 lookups per IGN */
     pool_t *pool;            /* `http` pool: handler bodies that touch the store or the upstream */
     l1cache_t *c_session;    /* `session` cache: 30 s (2.3.1) */
@@ -166,6 +165,8 @@ void respond_bytes(req_ctx_t *c, int status, const char *content_type, const voi
 void respond_val(req_ctx_t *c, int status, const char *content_type, cache_val_t *v, const unsigned char *data,
                  size_t len, const char *encoding);
 void respond_json(req_ctx_t *c, int status, const char *json);
+/* The configured origin equal to origin (CORS_ALLOWED_ORIGINS), or NULL. */
+const char *origin_allowed(struct http_server *s, const char *origin);
 /* Error JSON of 1.2. arg fills the %s of the template (NULL for none). retry_after 0 = none. */
 void respond_error(req_ctx_t *c, const char *code, const char *arg, int retry_after);
 void respond_empty(req_ctx_t *c, int status, int retry_after);

@@ -68,11 +68,11 @@ static const error_def_t *find_error(const char *code)
     return &ERRORS[sizeof ERRORS / sizeof ERRORS[0] - 1];
 }
 
-static const char *find_origin(req_ctx_t *c, const char *origin)
+const char *origin_allowed(http_server_t *s, const char *origin)
 {
-    for (int i = 0; i < c->srv->n_origins; i++)
-        if (!strcmp(c->srv->origins[i], origin))
-            return c->srv->origins[i];
+    for (size_t i = 0; origin && i < s->n_origins; i++)
+        if (!strcmp(s->origins[i], origin))
+            return s->origins[i];
     return NULL;
 }
 
@@ -88,7 +88,7 @@ void respond_common_headers(req_ctx_t *c)
                       "'unsafe-inline'; img-src 'self' data: https:; font-src 'self'; connect-src 'self'; "
                       "frame-ancestors 'none'; form-action 'self'; base-uri 'self';");
     const char *origin = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Origin");
-    const char *allowed = origin ? find_origin(c, origin) : NULL;
+    const char *allowed = origin_allowed(c->srv, origin);
     if (allowed) {
         evhttp_add_header(h, "Access-Control-Allow-Origin", allowed);
         evhttp_add_header(h, "Access-Control-Allow-Credentials", "true");

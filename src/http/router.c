@@ -274,10 +274,7 @@ static bool cors_preflight(req_ctx_t *c, const char *origin)
         respond_empty(c, 204, 0);
         return true;
     }
-    bool allowed = false;
-    for (int i = 0; i < c->srv->n_origins; i++)
-        allowed |= !strcmp(c->srv->origins[i], origin);
-    if (!allowed) {
+    if (!origin_allowed(c->srv, origin)) {
         respond_error(c, "A017", NULL, 0);
         return true;
     }
@@ -416,10 +413,7 @@ void router_dispatch(struct evhttp_request *req, void *arg)
         return;
     }
     bool origin_blank = !origin || !*origin || strspn(origin, " \t") == strlen(origin);
-    bool origin_ok = origin_blank;
-    for (int i = 0; !origin_ok && i < c->srv->n_origins; i++)
-        origin_ok = !strcmp(c->srv->origins[i], origin);
-    if (!origin_ok) {
+    if (!origin_blank && !origin_allowed(c->srv, origin)) {
         respond_error(c, "A017", NULL, 0);
         req_done(c);
         return;

@@ -255,22 +255,43 @@ static int listen_socket(const config_t *cfg, int *port, char *err, size_t errle
     return fd;
 }
 
-static bool parse_origins(http_server_t *s, const char *list)
+/* The items of a list setting split at any of seps, blanks around each dropped, empty items
+ * skipped: a malloc'd array of malloc'd strings (*n of them). false when out of memory. */
+static bool split_list(const char *list, const char *seps, char ***items, size_t *n)
 {
-    char *copy = strdup(list), *save = NULL;
-    if (!copy)
-        return false;
-    for (char *t = strtok_r(copy, ",", &save); t && s->n_origins < MAX_ORIGINS; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        size_t n = strlen(t);
-        while (n && t[n - 1] == ' ')
-            t[--n] = '\0';
-        if (n)
-            s->origins[s->n_origins++] = strdup(t);
+    *items = NULL;
+    *n = 0;
+    char *copy = strdup(list ? list : ""), *save = NULL;
+    size_t cap = 0;
+    bool ok = copy != NULL;
+    for (char *t = copy ? strtok_r(copy, seps, &save) : NULL; ok && t; t = strtok_r(NULL, seps, &save)) {
+        t += strspn(t, " \t");
+        size_t len = strlen(t);
+        while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+            t[--len] = '\0';
+        if (!len)
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **grown = realloc(*items, cap * sizeof *grown);
+            ok = grown != NULL;
+            if (ok)
+                *items = grown;
+        }
+        if (ok && !((*items)[*n] = strdup(t)))
+            ok = false;
+        else if (ok)
+            (*n)++;
     }
     free(copy);
-    return true;
+    return ok;
+}
+
+static void free_list(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
 }
 
 static void declare_metrics(http_server_t *s, metrics_t *m)
@@ -298,22 +319,13 @@ static void declare_metrics(http_server_t *s, metrics_t *m)
 static bool setup_accounts(http_server_t *s, char *err, size_t errlen)
 {
     const config_t *cfg = s->cfg;
-    char *copy = strdup(cfg->admin_fingerprints ? cfg->admin_fingerprints : ""), *save = NULL;
-    size_t cap = 16;
-    s->bootstrap_admins = calloc(cap, sizeof *s->bootstrap_admins);
-    for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t; t = strtok_r(NULL, ", ", &save)) {
-        if (!valid_fingerprint(t)) {
-            snprintf(err, errlen, "ADMIN_FINGERPRINTS: '%.8s...' is not a 43-character fingerprint", t);
-            free(copy);
+    if (!split_list(cfg->admin_fingerprints, ", ", &s->bootstrap_admins, &s->n_bootstrap_admins))
+        return false;
+    for (size_t i = 0; i < s->n_bootstrap_admins; i++)
+        if (!valid_fingerprint(s->bootstrap_admins[i])) {
+            snprintf(err, errlen, "ADMIN_FINGERPRINTS: '%.8s...' is not a 43-character fingerprint", s->bootstrap_admins[i]);
             return false;
         }
-        if (s->n_bootstrap_admins == cap) {
-            cap *= 2;
-            s->bootstrap_admins = realloc(s->bootstrap_admins, cap * sizeof *s->bootstrap_admins);
-        }
-        s->bootstrap_admins[s->n_bootstrap_admins++] = strdup(t);
-    }
-    free(copy);
     s->jwt = calloc(1, sizeof *s->jwt);
     if (!s->jwt || jwt_keyring_add(s->jwt, s->app->jwt_secret) != 0) {
         snprintf(err, errlen, "JWT_SECRET: cannot set up the signing key");
@@ -340,7 +352,7 @@ http_server_t *http_server_new(app_t *app, char *err, size_t errlen)
     s->listen_fd = -1;
     if (!cidr_parse_list(s->cfg->metrics_allowed_cidrs, s->metrics_cidrs, MAX_CIDRS, &s->n_metrics_cidrs, err, errlen) ||
         !cidr_parse_list(s->cfg->trusted_proxies, s->proxies, MAX_CIDRS, &s->n_proxies, err, errlen) ||
-        !parse_origins(s, s->cfg->cors_allowed_origins)) {
+        !split_list(s->cfg->cors_allowed_origins, ",", &s->origins, &s->n_origins)) {
         http_server_free(s);
         return NULL;
     }
@@ -438,17 +450,14 @@ void http_server_free(http_server_t *s)
     free(s->workers);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
-    for (int i = 0; i < s->n_origins; i++)
-        free(s->origins[i]);
+    free_list(s->origins, s->n_origins);
     if (s->sf_character)
         sf_free(s->sf_character);
     if (s->c_session)
         l1_free(s->c_session);
     if (s->c_admins)
         l1_free(s->c_admins);
-    for (size_t i = 0; i < s->n_bootstrap_admins; i++)
-        free(s->bootstrap_admins[i]);
-    free(s->bootstrap_admins);
+    free_list(s->bootstrap_admins, s->n_bootstrap_admins);
     if (s->jwt) {
         jwt_keyring_wipe(s->jwt);
         free(s->jwt);
