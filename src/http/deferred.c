@@ -41,17 +41,6 @@ void out_envelope(req_ctx_t *c, const char *data_json)
     c->out_status = 200;
 }
 
-static void answer_gzip(req_ctx_t *c)
-{
-    cache_val_t *v = cache_val_new(c->out_body.data, c->out_body.len, 0);
-    if (!v) {
-        respond_error(c, "S001", c->corr, 0);
-        return;
-    }
-    respond_gzip_part(c, v, v->data, v->len, false);
-    cache_val_release(v);
-}
-
 static void answer(void *arg)
 {
     req_ctx_t *c = arg;
@@ -62,10 +51,10 @@ static void answer(void *arg)
             respond_error(c, c->out_code, c->out_arg[0] ? c->out_arg : NULL, c->out_retry_after);
         else if (c->out_empty)
             respond_empty(c, c->out_status, c->out_retry_after);
+        else if (c->out_gzip && c->result)
+            respond_gzip_part(c, c->result, c->result->data, c->result->len, false);
         else if (!buf_ok(&c->out_body) || c->out_body.len == 0)
             respond_error(c, "S001", c->corr, 0);
-        else if (c->out_gzip)
-            answer_gzip(c);
         else
             respond_bytes(c, c->out_status ? c->out_status : 200, "application/json; charset=utf-8",
                           c->out_body.data, c->out_body.len, NULL);

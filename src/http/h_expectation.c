@@ -141,6 +141,17 @@ static void run_expectation(void *arg)
     http_worker_post(c->w, finish_async, c);
 }
 
+/* The request's view (full or preset) from a bundle, in the client's encoding. */
+static void respond_bundle(req_ctx_t *c, cache_val_t *bundle)
+{
+    const unsigned char *gz;
+    size_t n;
+    if (bundle_part(bundle, c->preset, &gz, &n))
+        respond_gzip_part(c, bundle, gz, n, bundle_stale(bundle));
+    else
+        respond_error(c, "S004", c->corr, 0);
+}
+
 static void answer_expectation(req_ctx_t *c)
 {
     if (!c->req)
@@ -149,8 +160,7 @@ static void answer_expectation(req_ctx_t *c)
         respond_app_error(c, c->result_code != APP_OK ? c->result_code : APP_INTERNAL);
         return;
     }
-    bool stale = bundle_stale(c->result);
-    if (stale)
+    if (bundle_stale(c->result))
         c->cache = "stale";
     if (c->have_leader_body) {
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "Vary", "Accept-Encoding");
@@ -158,13 +168,7 @@ static void answer_expectation(req_ctx_t *c)
                       c->leader_body.data, c->leader_body.len, c->leader_gzip ? "gzip" : NULL);
         return;
     }
-    const unsigned char *gz;
-    size_t n;
-    if (!bundle_part(c->result, c->preset, &gz, &n)) {
-        respond_error(c, "S004", c->corr, 0);
-        return;
-    }
-    respond_gzip_part(c, c->result, gz, n, stale);
+    respond_bundle(c, c->result);
 }
 
 static bool serve_from_l1(req_ctx_t *c)
@@ -177,13 +181,8 @@ static bool serve_from_l1(req_ctx_t *c)
             cache_val_release(v);
         return false;
     }
-    const unsigned char *gz;
-    size_t n;
     c->cache = "l1";
-    if (bundle_part(v, c->preset, &gz, &n))
-        respond_gzip_part(c, v, gz, n, bundle_stale(v));
-    else
-        respond_error(c, "S004", c->corr, 0);
+    respond_bundle(c, v);
     cache_val_release(v);
     return true;
 }
@@ -370,11 +369,11 @@ static bool answer_view(req_ctx_t *c, bool *db_down)
     }
     bool fresh = clock_wall_ms() - v.calculated_ms <= (int64_t)a->cfg->v5_view_ttl_h * 3600 * 1000;
     mfam_add(c->srv->m_view_reads, MX_LV(fresh ? "hit" : "expired"), 1);
-    if (fresh) {
-        buf_reset(&c->out_body);
-        buf_append(&c->out_body, v.body_gzip, v.body_gzip_len);
+    if (fresh && (c->result = cache_val_new(v.body_gzip, v.body_gzip_len, v.calculated_ms))) {
         c->out_gzip = true;
         c->out_status = 200;
+    } else if (fresh) {
+        out_error(c, "S001", c->corr);
     }
     store_view_clear(&v);
     return fresh;

@@ -144,8 +144,8 @@ struct req_ctx {
     char out_arg[256];            /* error template argument */
     const char *out_message;      /* raw error message (JSON errors), overrides the template */
     int out_retry_after;
-    buf_t out_body;               /* success body (JSON, or gzip bytes when out_gzip) */
-    bool out_gzip;                /* out_body is gzip: negotiated like cached bodies */
+    buf_t out_body;               /* success body (JSON) */
+    bool out_gzip;                /* the body is the gzip value in `result`: negotiated like cached bodies */
     bool out_empty;               /* success with an empty body (202) */
 };
 

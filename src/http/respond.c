@@ -110,22 +110,9 @@ static void unref_val(const void *data, size_t len, void *arg)
     cache_val_release(arg);
 }
 
-static void send_reply(req_ctx_t *c, int status, struct evbuffer *body)
+/* Common headers, content type and encoding, then the reply with body b (owned; may be NULL). */
+static void send_reply(req_ctx_t *c, int status, const char *content_type, const char *encoding, struct evbuffer *b)
 {
-    c->status = status;
-    c->bytes_out = body ? evbuffer_get_length(body) : 0;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, NULL, NULL);
-    evhttp_send_reply(c->req, status, NULL, body);
-    c->req = NULL;
-}
-
-void respond_bytes(req_ctx_t *c, int status, const char *content_type, const void *data, size_t len,
-                   const char *encoding)
-{
-    if (!c->req)
-        return;
     respond_common_headers(c);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     if (content_type)
@@ -133,12 +120,26 @@ void respond_bytes(req_ctx_t *c, int status, const char *content_type, const voi
     if (encoding && !strcmp(encoding, "gzip"))
         evhttp_add_header(h, "Content-Encoding", "gzip");
     c->encoding = encoding;
+    c->status = status;
+    c->bytes_out = b ? evbuffer_get_length(b) : 0;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    evhttp_send_reply(c->req, status, NULL, b);
+    c->req = NULL;
+    if (b)
+        evbuffer_free(b);
+}
+
+void respond_bytes(req_ctx_t *c, int status, const char *content_type, const void *data, size_t len,
+                   const char *encoding)
+{
+    if (!c->req)
+        return;
     struct evbuffer *b = evbuffer_new();
     if (b && len)
         evbuffer_add(b, data, len);
-    send_reply(c, status, b);
-    if (b)
-        evbuffer_free(b);
+    send_reply(c, status, content_type, encoding, b);
 }
 
 void respond_val(req_ctx_t *c, int status, const char *content_type, cache_val_t *v, const unsigned char *data,
@@ -146,19 +147,11 @@ void respond_val(req_ctx_t *c, int status, const char *content_type, cache_val_t
 {
     if (!c->req)
         return;
-    respond_common_headers(c);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(h, "Content-Type", content_type);
-    if (encoding && !strcmp(encoding, "gzip"))
-        evhttp_add_header(h, "Content-Encoding", "gzip");
-    c->encoding = encoding;
     struct evbuffer *b = evbuffer_new();
-    cache_val_retain(v);
+    cache_val_retain(v); /* held by the buffer until the bytes are sent */
     if (!b || evbuffer_add_reference(b, data, len, unref_val, v) != 0)
         cache_val_release(v);
-    send_reply(c, status, b);
-    if (b)
-        evbuffer_free(b);
+    send_reply(c, status, content_type, encoding, b);
 }
 
 void respond_json(req_ctx_t *c, int status, const char *json)
