@@ -92,21 +92,17 @@ static bool parse_cached(const cache_val_t *v, store_session_t *out)
     char *copy = strndup((const char *)v->data, v->len);
     if (!copy)
         return false;
-    char *save = NULL, *fields[6] = {0};
-    char *p = copy;
-    for (int i = 0; i < 6; i++) {
-        fields[i] = p;
-        char *nl = i < 5 ? strchr(p, '\n') : NULL;
-        if (i < 5 && !nl) {
+    /* five newline-terminated fields, then the JSON array (which may not contain a newline) */
+    char *fields[6] = {copy};
+    for (int i = 0; i < 5; i++) {
+        char *nl = strchr(fields[i], '\n');
+        if (!nl) {
             free(copy);
             return false;
         }
-        if (nl) {
-            *nl = '\0';
-            p = nl + 1;
-        }
+        *nl = '\0';
+        fields[i + 1] = nl + 1;
     }
-    (void)save;
     snprintf(out->fingerprint, sizeof out->fingerprint, "%s", fields[0]);
     snprintf(out->account_id, sizeof out->account_id, "%s", fields[1]);
     out->expires_ms = strtoll(fields[2], NULL, 10);
