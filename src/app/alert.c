@@ -2,6 +2,7 @@
  * alert.c - the alert pipeline (alert.h): build -> de-duplicate -> daily quota -> log -> send.
  */
 #include "app/alert.h"
+#include "app/app.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -185,14 +186,6 @@ static char *discord_body(alerts_t *a, alert_severity_t sev, const char *type, c
     return out;
 }
 
-static void today(char out[16])
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm); /* TZ = SERVICE_TIMEZONE */
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
 void alert_raise(alerts_t *a, alert_severity_t sev, const char *type, const char *key, const char *summary,
                  const char *correlation_id)
 {
@@ -210,7 +203,7 @@ void alert_raise(alerts_t *a, alert_severity_t sev, const char *type, const char
         return;
     }
     char day[16];
-    today(day);
+    app_local_day(day);
     int64_t used = 0;
     if (a->store->ops->quota_consume(a->store, "alert", day, a->o.daily_quota, &used) != STORE_OK) {
         mfam_add(a->m_alerts, MX_LV(sevname, "quota_exceeded"), 1);
