@@ -16,12 +16,7 @@ static bool resolve_target(req_ctx_t *c, char ocid[80])
     app_character_t ch;
     app_rc_t rc = app_resolve_character(c->srv->app, c->ign, false, c->deadline_ms, &ch);
     if (rc != APP_OK) {
-        switch (rc) {
-        case APP_NOT_FOUND: out_error(c, "C002", c->ign); break;
-        case APP_UPSTREAM_FAILED: out_error_retry(c, "S005", "Nexon Open API", 30); break;
-        case APP_UPSTREAM_TIMEOUT: out_error_retry(c, "S010", "Nexon Open API", 30); break;
-        default: out_error_retry(c, "S007", NULL, 30); break;
-        }
+        out_app_error(c, rc);
         return false;
     }
     snprintf(ocid, 80, "%s", ch.ocid);

@@ -175,6 +175,8 @@ void respond_error_message(req_ctx_t *c, const char *code, const char *message);
 /* Send a gzip part to the client in its preferred encoding (inflate when gzip is not accepted). */
 void respond_gzip_part(req_ctx_t *c, cache_val_t *v, const unsigned char *gz, size_t len, bool stale);
 void respond_app_error(req_ctx_t *c, int app_rc);
+/* The same error recorded for a deferred answer (pool thread). */
+void out_app_error(req_ctx_t *c, int app_rc);
 
 /* ---- router.c ---- */
 void router_dispatch(struct evhttp_request *req, void *arg);

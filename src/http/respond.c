@@ -244,17 +244,36 @@ void respond_gzip_part(req_ctx_t *c, cache_val_t *v, const unsigned char *gz, si
     buf_dispose(&json);
 }
 
-void respond_app_error(req_ctx_t *c, int app_rc)
+/* app_rc_t -> the error of 1.2: code, template argument, Retry-After (0 = none). */
+static const char *app_error(const req_ctx_t *c, int app_rc, const char **arg, int *retry_after)
 {
+    *arg = NULL;
+    *retry_after = 0;
     switch ((app_rc_t)app_rc) {
-    case APP_NOT_FOUND: respond_error(c, "C002", c->ign, 0); break;
-    case APP_UPSTREAM_FAILED: respond_error(c, "S005", "Nexon Open API", 30); break;
-    case APP_UPSTREAM_TIMEOUT: respond_error(c, "S010", "Nexon Open API", 30); break;
-    case APP_UNAVAILABLE: respond_error(c, "S007", NULL, 30); break;
-    case APP_OVERLOADED: respond_error(c, "S007", NULL, 60); break;
-    case APP_CORRUPT: respond_error(c, "S004", c->corr, 0); break;
+    case APP_NOT_FOUND: *arg = c->ign; return "C002";
+    case APP_UPSTREAM_FAILED: *arg = "Nexon Open API"; *retry_after = 30; return "S005";
+    case APP_UPSTREAM_TIMEOUT: *arg = "Nexon Open API"; *retry_after = 30; return "S010";
+    case APP_UNAVAILABLE: *retry_after = 30; return "S007";
+    case APP_OVERLOADED: *retry_after = 60; return "S007";
+    case APP_CORRUPT: *arg = c->corr; return "S004";
     case APP_OK:
     case APP_INTERNAL:
-    default: respond_error(c, "S001", c->corr, 0); break;
+    default: *arg = c->corr; return "S001";
     }
+}
+
+void respond_app_error(req_ctx_t *c, int app_rc)
+{
+    const char *arg;
+    int retry_after;
+    const char *code = app_error(c, app_rc, &arg, &retry_after);
+    respond_error(c, code, arg, retry_after);
+}
+
+void out_app_error(req_ctx_t *c, int app_rc)
+{
+    const char *arg;
+    int retry_after;
+    const char *code = app_error(c, app_rc, &arg, &retry_after);
+    out_error_retry(c, code, arg, retry_after);
 }
