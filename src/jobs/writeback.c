@@ -212,30 +212,32 @@ static void requeue_or_drop(writeback_t *w, rec_t *r)
 }
 
 /* One batch: returns records written, or -1 if anything failed. */
+/* Returns the records written, 0 when nothing was buffered, or -1 if any record failed (or no
+ * memory for the batch: the records then stay buffered). */
 static int flush_batch(writeback_t *w, size_t max)
 {
-    rec_t *batch[1024];
-    if (max > 1024)
-        max = 1024;
+    rec_t **batch = malloc(max * sizeof *batch);
+    wb_record_t *recs = malloc(max * sizeof *recs);
+    if (!batch || !recs) {
+        free(batch);
+        free(recs);
+        return -1;
+    }
     pthread_mutex_lock(&w->mu);
     size_t k = detach(w, batch, max);
     pthread_mutex_unlock(&w->mu);
-    if (k == 0)
-        return 0;
-    wb_record_t recs[1024];
     for (size_t i = 0; i < k; i++)
         recs[i] = batch[i]->r;
     int64_t t0 = clock_mono_us();
-    bool ok = w->store->ops->write_batch(w->store, recs, k, clock_wall_ms()) == STORE_OK;
-    mfam_observe(w->flush_h, NULL, (double)(clock_mono_us() - t0) / 1e6);
-    bool each_ok[1024];
-    for (size_t i = 0; i < k; i++)
-        each_ok[i] = ok || write_one_sync(w, &batch[i]->r); /* 2.3.7: retry one by one */
-    pthread_mutex_lock(&w->mu);
+    bool all_ok = k == 0 || w->store->ops->write_batch(w->store, recs, k, clock_wall_ms()) == STORE_OK;
+    if (k)
+        mfam_observe(w->flush_h, NULL, (double)(clock_mono_us() - t0) / 1e6);
     int written = 0;
     for (size_t i = 0; i < k; i++) {
+        bool ok = all_ok || write_one_sync(w, &batch[i]->r); /* 2.3.7: a failed batch is retried one by one */
+        pthread_mutex_lock(&w->mu);
         w->inflight--;
-        if (each_ok[i]) {
+        if (ok) {
             count(w, "flushed", &w->st.flushed, 1);
             rec_free(batch[i]);
             written++;
@@ -243,9 +245,11 @@ static int flush_batch(writeback_t *w, size_t max)
             batch[i]->attempts++;
             requeue_or_drop(w, batch[i]);
         }
+        publish_pending(w);
+        pthread_mutex_unlock(&w->mu);
     }
-    publish_pending(w);
-    pthread_mutex_unlock(&w->mu);
+    free(batch);
+    free(recs);
     return written == (int)k ? written : -1;
 }
 
