@@ -408,23 +408,10 @@ static job_node_t *queue_pop(coord_local_t *c, bool high_only)
     return n;
 }
 
-static struct timespec mono_deadline(int64_t wait_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(wait_ms / 1000);
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static coord_rc_t local_queue_take(coord_t *base, bool high_only, int64_t wait_ms, calc_job_t *out)
 {
     coord_local_t *c = local_of(base);
-    struct timespec deadline = mono_deadline(wait_ms > 0 ? wait_ms : 0);
+    struct timespec deadline = clock_after_ms(CLOCK_MONOTONIC, wait_ms);
     job_node_t *n = NULL;
     int rc = 0;
     pthread_mutex_lock(&c->qmu);

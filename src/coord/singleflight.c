@@ -281,26 +281,11 @@ bool sf_cancel(sf_t *s, const char *key, sf_waiter_t *h)
 
 /* ---- blocking API --------------------------------------------------------------------- */
 
-static struct timespec deadline_after(int64_t wait_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (wait_ms < 0)
-        wait_ms = 0;
-    ts.tv_sec += (time_t)(wait_ms / 1000);
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Follower side of sf_do; called with s->mu held on flight f, returns with it released. */
 static sf_result_t follow(sf_t *s, flight_t *f, int64_t wait_ms, int timeout_code)
 {
     int64_t joined_us = clock_mono_us();
-    struct timespec deadline = deadline_after(wait_ms);
+    struct timespec deadline = clock_after_ms(CLOCK_MONOTONIC, wait_ms);
     f->refs++;
     f->blocked++;
     int rc = 0;

@@ -274,14 +274,7 @@ static void *flusher(void *arg)
     writeback_t *w = arg;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += w->o.flush_ms / 1000;
-        ts.tv_nsec += (long)(w->o.flush_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_after_ms(CLOCK_REALTIME, w->o.flush_ms);
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         if (w->stop)
             break;

@@ -473,15 +473,7 @@ static void backoff_sleep(void)
 
 static conn_t *reader_acquire(sq_store_t *s)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    int wait_ms = atomic_load(&s->busy_ms);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_after_ms(CLOCK_MONOTONIC, atomic_load(&s->busy_ms));
     conn_t *c = NULL;
     pthread_mutex_lock(&s->pool_mu);
     while (s->idle_count == 0) {
